@@ -1,0 +1,42 @@
+# histo_i2i — set-up, tests and reproduction. `make reproduce` and `make test` work on a fresh clone.
+SHELL := /bin/bash
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+PROFILE ?= demo
+# two cores by default; nbdev_test runs one notebook at a time
+export OMP_NUM_THREADS ?= 2
+export MKL_NUM_THREADS ?= 2
+
+.PHONY: install sync test test-notebooks test-pytest reproduce bench clean
+
+$(STAMP): settings.ini setup.py
+	test -x $(PY) || python3 -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip setuptools wheel
+	$(PY) -m pip install -q torch==2.14.1 torchvision==0.29.1
+	$(PY) -m pip install -q -e '.[dev]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+## notebooks and library agree: exporting the notebooks changes nothing
+sync: install
+	$(VENV)/bin/nbdev_export
+	@if [ -n "$$(git status --porcelain -- histo_i2i)" ]; then \
+	  git status --short -- histo_i2i; \
+	  echo "histo_i2i/ differs from what nbs/ exports: run nbdev_export and commit"; exit 1; fi
+
+test-notebooks: install
+	$(VENV)/bin/nbdev_test --n_workers 1 --timing
+
+test-pytest: install
+	$(VENV)/bin/pytest -q tests; rc=$$?; [ $$rc -eq 5 ] && { echo "no pytest tests collected"; exit 1; }; exit $$rc
+
+test: sync test-notebooks test-pytest
+
+## the main job: every narrative notebook on the named profile (default: synthetic demo slides) into runs/$(PROFILE)/
+reproduce: install
+	$(VENV)/bin/histo-i2i reproduce --profile $(PROFILE)
+
+clean:
+	rm -rf runs _proc _docs
