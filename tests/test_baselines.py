@@ -1,0 +1,46 @@
+"Baselines (f-AnoGAN, StyleGAN2 projection, supervised classifier): a tiny fit, a save, and a round trip through load_detector."
+import numpy as np, pytest, torch
+from histo_i2i.detector import METHODS, load_detector, score_dataset
+from histo_i2i.fanogan import FAnoGANDetector, toy_tissue
+from histo_i2i.stylegan2 import StyleGAN2Detector
+from histo_i2i.supervised import SupervisedDetector
+
+class LabelledPatches(torch.utils.data.Dataset):
+    "Toy tissue (label 0) and noisy toy tissue (label 1)."
+    def __init__(self, n=16, size=32):
+        x = toy_tissue(n, size, seed=0)
+        x[n//2:] = (x[n//2:] + 0.8*torch.randn(x[n//2:].shape, generator=torch.Generator().manual_seed(1))).clamp(-1, 1)
+        self.x, self.labels = x, np.array([0]*(n//2) + [1]*(n - n//2))
+        self.paths = [f"toy_{i}.png" for i in range(n)]
+    def __len__(self): return len(self.x)
+    def __getitem__(self, i): return self.x[i], int(self.labels[i])
+
+TINY = {
+    'fanogan': dict(size=32, width=8, z_dim=8, iters=2, encoder_iters=2, batch_size=4),
+    'stylegan2': dict(size=32, width=8, z_dim=8, w_dim=8, n_mlp=2, iters=2, batch_size=4, projection_steps=4, w_avg_samples=50),
+    'supervised': dict(arch='small_cnn', width=4, iters=3, batch_size=4),
+}
+
+def test_registered():
+    assert {'fanogan', 'stylegan2', 'supervised'} <= set(METHODS)
+    assert METHODS['fanogan'] is FAnoGANDetector and METHODS['stylegan2'] is StyleGAN2Detector
+    assert METHODS['supervised'] is SupervisedDetector
+
+@pytest.mark.parametrize('method', ['fanogan', 'stylegan2', 'supervised'])
+def test_round_trip(method, tmp_path):
+    torch.set_num_threads(1)
+    ds = LabelledPatches()
+    det = METHODS[method](device='cpu', seed=0, **TINY[method]).fit(ds, progress=False)
+    run = det.save(tmp_path/method).parent
+    assert torch.load(run/'checkpoint.pt', weights_only=True)['config']['method'] == method
+    det2 = load_detector(run, device='cpu')
+    assert type(det2) is type(det) and det2.config == det.config
+    df, df2 = score_dataset(det, ds, bs=8, progress=False), score_dataset(det2, ds, bs=8, progress=False)
+    assert list(df.columns) == ['path', 'label'] + [f'score_{k}' for k in det.score_names]
+    assert len(df) == len(ds) and np.isfinite(df.filter(like='score_').to_numpy()).all()
+    np.testing.assert_allclose(df.filter(like='score_').to_numpy(), df2.filter(like='score_').to_numpy(), rtol=1e-5, atol=1e-6)
+
+def test_supervised_needs_both_classes():
+    from histo_i2i.core import HistoError
+    with pytest.raises(HistoError, match='both classes'):
+        SupervisedDetector(arch='small_cnn', iters=1).fit(toy_tissue(4, 32), progress=False)
