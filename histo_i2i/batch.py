@@ -130,7 +130,7 @@ def make_demo_dataset(root, *, n_slides=4, slide_px=2048, patch_px=64, target_mp
     if _demo_done(root, params): return root
     if n_slides < 2: raise HistoError(root, f"the demo dataset needs at least 2 slides (one for training, one held out), got {n_slides}")
     n_train = n_slides // 2
-    rows = []
+    rows, sources = [], []   # tiling rows kept aside: a column of row tuples does not survive pandas indexing
     for k in _progress(range(n_slides), n_slides, progress):
         train = k < n_train
         sp = root/'slides'/f"demo_{k:02d}.tif"
@@ -143,7 +143,8 @@ def make_demo_dataset(root, *, n_slides=4, slide_px=2048, patch_px=64, target_mp
         for r in sel.itertuples(index=False):
             label = int(r.selection == 'cancerous')
             rows.append(dict(split='train' if train else 'valid', label=label, slide=sp.name, x=int(r.x), y=int(r.y),
-                             tissue=float(r.tissue), tumour=float(r.tumour), src=r))
+                             tissue=float(r.tissue), tumour=float(r.tumour), src=len(sources)))
+            sources.append(r)
     man = pd.DataFrame(rows)
     if max_per_class is not None and len(man):
         rng = np.random.default_rng(seed)
@@ -156,7 +157,7 @@ def make_demo_dataset(root, *, n_slides=4, slide_px=2048, patch_px=64, target_mp
             p = root/r.split/str(r.label)/f"{Path(r.slide).stem}_x{r.x}_y{r.y}.png"
             if not p.exists():
                 s = slides.get(r.slide) or slides.setdefault(r.slide, Slide(root/'slides'/r.slide))
-                with atomic_path(p, suffix='.png') as tmpf: Image.fromarray(read_patch(r.src, s)).save(tmpf, format='PNG')
+                with atomic_path(p, suffix='.png') as tmpf: Image.fromarray(read_patch(sources[r.src], s)).save(tmpf, format='PNG')
             paths.append(str(p.relative_to(root)))
     finally:
         for s in slides.values(): s.close()
