@@ -1,0 +1,49 @@
+"""The `demo` profile end to end at a reduced size (papermill parameter overrides): every notebook runs and Table 1
+has every method's rows, all finite; a second run skips the finished steps."""
+import os, json
+from pathlib import Path
+import numpy as np, pandas as pd, pytest
+
+os.environ.setdefault('OMP_NUM_THREADS', '1')
+from histo_i2i.reproduce import reproduce, load_profile, plan_steps, PAPER_STEPS
+
+REDUCED = [
+    'prepare.demo_dataset.n_slides=2', 'prepare.demo_dataset.slide_px=1024', 'prepare.demo_dataset.patch_px=32',
+    'prepare.demo_dataset.max_per_class=48',
+    '01_preprocessing.synthetic_px=1024', '01_preprocessing.patch_px=32',
+    '02_translation.size=32', '02_translation.width=8', '02_translation.n_res=1', '02_translation.iters=10',
+    '02_translation.batch_size=4', '02_translation.valid_limit=48',
+    '03_baselines.size=32', '03_baselines.width=8', '03_baselines.fanogan_iters=3', '03_baselines.fanogan_encoder_iters=6',
+    '03_baselines.stylegan2_iters=6', '03_baselines.projection_steps=5', '03_baselines.supervised_iters=10',
+    '03_baselines.batch_size=8', '03_baselines.limit=24', '03_baselines.projection_limit=8',
+    '04_evaluation.n_boot=200',
+    '05_slide_heatmap.slide_px=768', '05_slide_heatmap.compare_normal=false',
+]
+
+
+def test_profiles_plan():
+    "Every embedded profile names only parameters its notebooks declare."
+    for name in ('demo', 'pcam', 'camelyon16'):
+        prof = load_profile(name)
+        assert prof['description']
+        plan = plan_steps(prof, out_dir='/tmp/histo_i2i_plan')
+        assert [p['step'] for p in plan] == list(PAPER_STEPS)
+        assert all(p['parameters']['out_dir'] == '/tmp/histo_i2i_plan' for p in plan)
+
+
+def test_demo_reduced(tmp_path):
+    out = tmp_path/'demo'
+    report = reproduce('demo', overrides=REDUCED, out_dir=out, log=print)
+    assert list(report.status) == ['done'] * len(PAPER_STEPS), report.to_string()
+    for f in ('figure2.png', 'table.csv', 'table.md', 'figure3.png', 'curves.png', 'heatmap.png'):
+        assert (out/f).exists(), f
+    for step in PAPER_STEPS: assert (out/f'{step}.ipynb').exists()
+    table = pd.read_csv(out/'table.csv')
+    rows = set(zip(table.method, table.score))
+    expected = {('supervised', 'p_cancer'), ('translation', 'ssim'), ('translation', 'lpips'), ('stylegan2', 'lpips'),
+                ('stylegan2', 'ssim'), ('fanogan', 'original'), ('fanogan', 'ssim'), ('fanogan', 'lpips')}
+    assert expected <= rows, rows
+    assert np.isfinite(table[['auc', 'ap', 'f1', 'ca', 'auc_lo', 'auc_hi']].values).all(), table
+    assert 'Proposed SSIM' in (out/'table.md').read_text()
+    again = reproduce('demo', overrides=REDUCED, out_dir=out, log=print)
+    assert list(again.status) == ['skipped'] * len(PAPER_STEPS)
