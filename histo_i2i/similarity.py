@@ -4,7 +4,7 @@
 
 # %% ../nbs/09_similarity.ipynb #6312114f
 from __future__ import annotations
-import contextlib
+import contextlib, warnings
 from pathlib import Path
 import torch
 import torch.nn.functional as F
@@ -84,8 +84,11 @@ def lpips_weights_path(net:str='alex', hub_dir=None) -> Path|None:
     return others[0] if others else None
 
 def available_lpips_backbone(net:str='alex', hub_dir=None) -> str:
-    "'imagenet' when the ImageNet backbone weights are in the torch hub cache, else 'random'."
-    return 'imagenet' if lpips_weights_path(net, hub_dir) is not None else 'random'
+    "'imagenet' when the ImageNet backbone weights are in the torch hub cache, else 'random' (with a warning saying so)."
+    if lpips_weights_path(net, hub_dir) is not None: return 'imagenet'
+    warnings.warn(f"LPIPS: no ImageNet weights for '{net}' in {_hub_checkpoints(hub_dir)}; using the labelled random backbone "
+                  "('random'). Put the torchvision weights file there for the paper's LPIPS.", stacklevel=2)
+    return 'random'
 
 @contextlib.contextmanager
 def _no_downloads():
