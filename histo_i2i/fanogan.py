@@ -16,9 +16,10 @@ from .similarity import ssim, ssim_map, lpips_model, lpips_distance, lpips_map, 
 from .detector import AnomalyDetector, register_method, save_checkpoint, load_checkpoint
 
 # %% auto #0
-__all__ = ['dataset_labels', 'healthy_subset', 'patch_batches', 'fit_input', 'augment_batch', 'batch_stream', 'to_gray', 'to_rgb',
-           'reconstruction_scores', 'reconstruction_maps', 'WGANGenerator', 'WGANCritic', 'WGANEncoder',
-           'gradient_penalty', 'FAnoGANConfig', 'resolve_config', 'FAnoGANDetector', 'toy_tissue']
+__all__ = ['dataset_labels', 'healthy_subset', 'patch_batches', 'fit_input', 'augment_batch', 'batch_stream',
+           'gan_training_setup', 'to_gray', 'to_rgb', 'reconstruction_scores', 'reconstruction_maps', 'WGANGenerator',
+           'WGANCritic', 'WGANEncoder', 'gradient_penalty', 'FAnoGANConfig', 'resolve_config', 'FAnoGANDetector',
+           'toy_tissue']
 
 # %% ../nbs/14_fanogan.ipynb #0f50d7ce
 def dataset_labels(ds) -> np.ndarray:
@@ -72,6 +73,15 @@ def batch_stream(ds, bs:int, seed:int=0, augment:bool=True):
         for b in dl:
             x = b[0].float()
             yield augment_batch(x) if augment else x
+
+# %% ../nbs/14_fanogan.ipynb #fd13524f
+def gan_training_setup(config, train, generator:nn.Module, discriminator:nn.Module):
+    "Seed, the stream of healthy training batches, and Adam optimisers (`config.lr`, `config.betas`) for G and D, both put in train mode."
+    seed_everything(config.seed)
+    data = batch_stream(healthy_subset(train), config.batch_size, config.seed, config.augment)
+    opt_g, opt_d = (torch.optim.Adam(m.parameters(), config.lr, betas=config.betas) for m in (generator, discriminator))
+    generator.train(); discriminator.train()
+    return data, opt_g, opt_d
 
 # %% ../nbs/14_fanogan.ipynb #79d22f82
 def to_gray(x:torch.Tensor) -> torch.Tensor:
@@ -201,12 +211,8 @@ class FAnoGANDetector(AnomalyDetector):
         c = self.config
         if iters is not None: c.iters = iters
         if encoder_iters is not None: c.encoder_iters = encoder_iters
-        seed_everything(c.seed)
-        data = batch_stream(healthy_subset(train), c.batch_size, c.seed, c.augment)
         G, D, E = self.generator, self.critic, self.encoder
-        opt_g = torch.optim.Adam(G.parameters(), c.lr, betas=c.betas)
-        opt_d = torch.optim.Adam(D.parameters(), c.lr, betas=c.betas)
-        G.train(); D.train()
+        data, opt_g, opt_d = gan_training_setup(c, train, G, D)
         t0 = time.time()
         for it in progress_bar(range(c.iters), display=progress, leave=False):
             if c.max_seconds and time.time() - t0 > 0.75 * c.max_seconds: break

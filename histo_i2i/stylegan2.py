@@ -14,7 +14,7 @@ from .core import HistoError, seed_everything, default_device
 from .layers import ConvBlock, ResBlock, MLP, equalized_lr
 from .similarity import lpips_model, lpips_distance
 from .detector import AnomalyDetector, register_method, save_checkpoint
-from .fanogan import (healthy_subset, fit_input, batch_stream, reconstruction_scores,
+from .fanogan import (fit_input, gan_training_setup, reconstruction_scores,
                                reconstruction_maps, toy_tissue, resolve_config)
 
 # %% auto #0
@@ -263,12 +263,8 @@ class StyleGAN2Detector(AnomalyDetector):
         "Train on the healthy patches of `train` (`iters` iterations of one D and one G step)."
         c = self.config
         if iters is not None: c.iters = iters
-        seed_everything(c.seed)
-        data = batch_stream(healthy_subset(train), c.batch_size, c.seed, c.augment)
         G, D, G_ema = self.generator, self.discriminator, self.generator_ema
-        opt_g = torch.optim.Adam(G.parameters(), c.lr, betas=c.betas)
-        opt_d = torch.optim.Adam(D.parameters(), c.lr, betas=c.betas)
-        G.train(); D.train()
+        data, opt_g, opt_d = gan_training_setup(c, train, G, D)
         nimg, t0 = 0, time.time()
         for it in progress_bar(range(c.iters), display=progress, leave=False):
             if c.max_seconds and time.time() - t0 > c.max_seconds: break
