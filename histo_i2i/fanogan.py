@@ -4,106 +4,25 @@
 
 # %% ../nbs/14_fanogan.ipynb #dcd0db51
 from __future__ import annotations
-import math, time
-from dataclasses import dataclass, asdict, fields
-from pathlib import Path
+import math
+from dataclasses import dataclass
 import numpy as np
 import torch, torch.nn as nn, torch.nn.functional as F
-from fastprogress.fastprogress import progress_bar
-from .core import HistoError, seed_everything, default_device
 from .layers import ConvBlock, ResBlock
-from .similarity import ssim, ssim_map, lpips_model, lpips_distance, lpips_map, available_lpips_backbone
-from .detector import AnomalyDetector, register_method, save_checkpoint, load_checkpoint
+from .similarity import reconstruction_scores, reconstruction_maps
+from .detector import AnomalyDetector, register_method
+from .engine import TrainingConfig, Trainable, Step
 
 # %% auto #0
-__all__ = ['dataset_labels', 'healthy_subset', 'patch_batches', 'fit_input', 'augment_batch', 'batch_stream',
-           'gan_training_setup', 'to_gray', 'to_rgb', 'reconstruction_scores', 'reconstruction_maps', 'WGANGenerator',
-           'WGANCritic', 'WGANEncoder', 'gradient_penalty', 'FAnoGANConfig', 'resolve_config', 'FAnoGANDetector',
-           'toy_tissue']
+__all__ = ['to_gray', 'WGANGenerator', 'WGANCritic', 'WGANEncoder', 'gradient_penalty', 'FAnoGANConfig', 'FAnoGANDetector']
 
 # %% ../nbs/14_fanogan.ipynb #0f50d7ce
-def dataset_labels(ds) -> np.ndarray:
-    "Labels of a PatchDataset (its `labels`), of a tensor (all 0) or of any dataset of (image, label) pairs."
-    if isinstance(ds, torch.Tensor): return np.zeros(len(ds), dtype=np.int64)
-    labels = getattr(ds, 'labels', None)
-    if labels is None: labels = [int(ds[i][1]) for i in range(len(ds))]
-    return np.asarray(labels).astype(np.int64)
-
-def healthy_subset(ds):
-    "The label-0 (healthy) items of `ds` (a tensor is taken as all healthy)."
-    if isinstance(ds, torch.Tensor): return ds
-    labels = dataset_labels(ds)
-    if (labels == 0).all(): return ds
-    idx = np.flatnonzero(labels == 0)
-    if len(idx) == 0: raise HistoError(getattr(ds, 'root', None), "no healthy (label 0) patches to train on")
-    return torch.utils.data.Subset(ds, idx.tolist())
-
-# %% ../nbs/14_fanogan.ipynb #a7d11335
-def patch_batches(x, bs:int=64):
-    "Yield float tensors N×3×S×S from a tensor or a dataset of (image, label) items."
-    if isinstance(x, torch.Tensor):
-        if x.dim() == 3: x = x[None]
-        for i in range(0, len(x), bs): yield x[i:i+bs].float()
-        return
-    dl = torch.utils.data.DataLoader(x, batch_size=bs, shuffle=False, num_workers=0)
-    for b in dl: yield (b[0] if isinstance(b, (list, tuple)) else b).float()
-
-def fit_input(x:torch.Tensor, size:int, crop:str='center') -> torch.Tensor:
-    "Centre-crop (`crop='center'`, resizing only when the patch is smaller) or resize `x` to size×size."
-    if crop not in ('center', 'resize'): raise ValueError(f"crop must be 'center' or 'resize', not {crop!r}")
-    h, w = x.shape[-2:]
-    if (h, w) == (size, size): return x
-    if crop == 'center' and h >= size and w >= size:
-        t, l = (h - size)//2, (w - size)//2
-        return x[..., t:t+size, l:l+size]
-    return F.interpolate(x, size=(size, size), mode='bilinear', align_corners=False, antialias=True)
-
-def augment_batch(x:torch.Tensor) -> torch.Tensor:
-    "Random flips and 90° rotations (one draw per batch; tissue has no orientation)."
-    if torch.rand(()) < 0.5: x = x.flip(-1)
-    return torch.rot90(x, int(torch.randint(4, ())), (-2, -1))
-
-def batch_stream(ds, bs:int, seed:int=0, augment:bool=True):
-    "An endless stream of shuffled training batches from a tensor or a dataset."
-    g = torch.Generator().manual_seed(seed)
-    if isinstance(ds, torch.Tensor): ds = torch.utils.data.TensorDataset(ds, torch.zeros(len(ds), dtype=torch.long))
-    if len(ds) == 0: raise HistoError(None, "no training patches")
-    dl = torch.utils.data.DataLoader(ds, batch_size=min(bs, len(ds)), shuffle=True, drop_last=True, generator=g, num_workers=0)
-    while True:
-        for b in dl:
-            x = b[0].float()
-            yield augment_batch(x) if augment else x
-
-# %% ../nbs/14_fanogan.ipynb #fd13524f
-def gan_training_setup(config, train, generator:nn.Module, discriminator:nn.Module):
-    "Seed, the stream of healthy training batches, and Adam optimisers (`config.lr`, `config.betas`) for G and D, both put in train mode."
-    seed_everything(config.seed)
-    data = batch_stream(healthy_subset(train), config.batch_size, config.seed, config.augment)
-    opt_g, opt_d = (torch.optim.Adam(m.parameters(), config.lr, betas=config.betas) for m in (generator, discriminator))
-    generator.train(); discriminator.train()
-    return data, opt_g, opt_d
-
-# %% ../nbs/14_fanogan.ipynb #79d22f82
 def to_gray(x:torch.Tensor) -> torch.Tensor:
     "RGB N×3×H×W -> luminance N×1×H×W (ITU-R 601 weights)."
     w = torch.tensor([0.299, 0.587, 0.114], device=x.device, dtype=x.dtype).reshape(1, 3, 1, 1)
     return (x * w).sum(1, keepdim=True)
 
-def to_rgb(x:torch.Tensor) -> torch.Tensor:
-    "Repeat a one-channel image over three channels (RGB images pass through)."
-    return x.expand(-1, 3, -1, -1) if x.shape[1] == 1 else x
-
-def reconstruction_scores(x, x_hat, lpips_net) -> dict:
-    "{'ssim': 1 - SSIM, 'lpips': LPIPS} of each patch in `x` against `x_hat` (float tensors N)."
-    x, x_hat = to_rgb(x), to_rgb(x_hat)
-    return {'ssim': 1 - ssim(x, x_hat), 'lpips': lpips_distance(lpips_net, x, x_hat).reshape(-1)}
-
-def reconstruction_maps(x, x_hat, lpips_net) -> dict:
-    "Per-pixel {'ssim': 1 - SSIM map, 'lpips': LPIPS map} (N×H×W)."
-    x, x_hat = to_rgb(x), to_rgb(x_hat)
-    return {'ssim': 1 - ssim_map(x, x_hat), 'lpips': lpips_map(lpips_net, x, x_hat)}
-
-# %% ../nbs/14_fanogan.ipynb #f7fd400b
+# %% ../nbs/14_fanogan.ipynb #a7d11335
 def _widths(size:int, width:int) -> list[int]:
     "Channel widths from the 4×4 map up to `size` (8w, 8w, 4w, 2w, w at 64 px)."
     n = int(round(math.log2(size / 4)))
@@ -139,8 +58,8 @@ class WGANCritic(nn.Module):
         return y.squeeze(1) if y.shape[1] == 1 else y
 
 def WGANEncoder(z_dim:int=128, size:int=64, width:int=64, channels:int=3) -> WGANCritic:
-    "The izif encoder: the critic's architecture with a tanh-bounded z_dim output."
-    return WGANCritic(size, width, channels, n_out=z_dim, out_act='tanh')
+    "The izif encoder: the critic's architecture with a linear z_dim output (any z ~ N(0, I) is reachable)."
+    return WGANCritic(size, width, channels, n_out=z_dim)
 
 # %% ../nbs/14_fanogan.ipynb #bab21515
 def gradient_penalty(critic, real, fake, weight:float=10., alpha=None) -> torch.Tensor:
@@ -153,156 +72,100 @@ def gradient_penalty(critic, real, fake, weight:float=10., alpha=None) -> torch.
 
 # %% ../nbs/14_fanogan.ipynb #c6c88501
 @dataclass
-class FAnoGANConfig:
+class FAnoGANConfig(TrainingConfig):
     "Settings of an f-AnoGAN model (stored in its checkpoint)."
-    size: int = 64               # network input: the centre crop (or resize) of each patch
-    crop: str = 'center'         # 'center' crop as in the paper, or 'resize'
+    size: int = 64               # network input: the centre crop (or resize, if smaller) of each patch
     grayscale: bool = False      # True = luminance only, as the original f-AnoGAN
     z_dim: int = 128
     width: int = 64
-    iters: int = 10000           # generator iterations of the WGAN-GP
-    encoder_iters: int = -1      # izif encoder iterations (-1 = same as iters)
-    n_critic: int = 5
+    encoder_share: float = 0.25  # the last part of the budget trains the izif encoder
     gp_weight: float = 10.
     kappa: float = 1.
     lr: float = 1e-4
     betas: tuple = (0., 0.9)
+    d_steps: int = 5
     batch_size: int = 64
-    augment: bool = True
-    max_seconds: float = 0.      # wall-clock budget of fit in seconds (0 = none): 3/4 for the GAN, the rest for the encoder
-    lpips_backbone: str = ''     # '' = available_lpips_backbone() at construction
-    seed: int = 0
+    lpips_backbone: str = ''     # '' = the available one, resolved at fit time
     method: str = 'fanogan'
 
-def resolve_config(cfg):
-    "Fill in settings chosen at run time (the LPIPS backbone that is available) and normalise tuples."
-    if hasattr(cfg, 'betas'): cfg.betas = tuple(float(b) for b in cfg.betas)
-    if hasattr(cfg, 'lpips_backbone') and not cfg.lpips_backbone: cfg.lpips_backbone = available_lpips_backbone()
-    return cfg
-
-# %% ../nbs/14_fanogan.ipynb #a2c99db8
 @register_method('fanogan')
-class FAnoGANDetector(AnomalyDetector):
+class FAnoGANDetector(Trainable, AnomalyDetector):
     "f-AnoGAN: WGAN-GP + izif encoder; scores 'original' (pixel + κ·feature MSE), 'ssim' (1 − SSIM), 'lpips'."
-    score_names, config_class = ('original', 'ssim', 'lpips'), FAnoGANConfig
+    score_names, config_class, input_policy = ('original', 'ssim', 'lpips'), FAnoGANConfig, 'center'
     def __init__(self, config=None, device=None, **kw):
-        if 'bs' in kw: kw['batch_size'] = kw.pop('bs')
         super().__init__(config, device, **kw)
-        c = resolve_config(self.config); ch = 1 if c.grayscale else 3
-        seed_everything(c.seed)
-        self.generator = WGANGenerator(c.z_dim, c.size, c.width, ch).to(self.device)
-        self.critic = WGANCritic(c.size, c.width, ch).to(self.device)
-        self.encoder = WGANEncoder(c.z_dim, c.size, c.width, ch).to(self.device)
-        self.history = {'loss_critic': [], 'loss_generator': [], 'wasserstein': [], 'loss_encoder': []}
-        self._lpips = None
+        c = self.config; ch = 1 if c.grayscale else 3
+        if not 0 < c.encoder_share < 1: raise ValueError(f"encoder_share must lie between 0 and 1, not {c.encoder_share}")
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(c.seed)
+            self.generator = WGANGenerator(c.z_dim, c.size, c.width, ch).to(self.device)
+            self.critic = WGANCritic(c.size, c.width, ch).to(self.device)
+            self.encoder = WGANEncoder(c.z_dim, c.size, c.width, ch).to(self.device)
 
     @property
-    def lpips_net(self):
-        if self._lpips is None: self._lpips = lpips_model(backbone=self.config.lpips_backbone, device=self.device)
-        return self._lpips
+    def batch_chunks(self): return self.config.d_steps      # one fresh real batch per critic step
 
     def prepare(self, x) -> torch.Tensor:
-        "Patches as the networks see them: cropped/resized, grayscale if configured, on the device."
-        x = fit_input(x.to(self.device).float(), self.config.size, self.config.crop)
+        "Patches as the networks see them: centre crops, luminance if configured, on the device."
+        x = super().prepare(x)
         return to_gray(x) if self.config.grayscale else x
 
-    def fit(self, train, valid=None, iters=None, encoder_iters=None, progress=True, **kw):
-        "Train the WGAN-GP and then the izif encoder on the healthy patches of `train`."
-        c = self.config
-        if iters is not None: c.iters = iters
-        if encoder_iters is not None: c.encoder_iters = encoder_iters
-        G, D, E = self.generator, self.critic, self.encoder
-        data, opt_g, opt_d = gan_training_setup(c, train, G, D)
-        t0 = time.time()
-        for it in progress_bar(range(c.iters), display=progress, leave=False):
-            if c.max_seconds and time.time() - t0 > 0.75 * c.max_seconds: break
-            for _ in range(c.n_critic):
-                real = self.prepare(next(data))
-                with torch.no_grad(): fake = G(torch.randn(len(real), c.z_dim, device=self.device))
-                wdist = D(real).mean() - D(fake).mean()
-                loss_d = -wdist + gradient_penalty(D, real, fake, c.gp_weight)
-                opt_d.zero_grad(set_to_none=True); loss_d.backward(); opt_d.step()
-            D.requires_grad_(False)
-            loss_g = -D(G(torch.randn(c.batch_size, c.z_dim, device=self.device))).mean()
-            opt_g.zero_grad(set_to_none=True); loss_g.backward(); opt_g.step()
-            D.requires_grad_(True)
-            self._check(loss_d, loss_g)
-            for k, v in zip(('loss_critic', 'loss_generator', 'wasserstein'), (loss_d, loss_g, wdist)):
-                self.history[k].append(v.item())
-        self.fit_encoder(data, progress=progress, max_seconds=c.max_seconds - (time.time() - t0) if c.max_seconds else 0)
-        self.step = len(self.history['loss_generator'])
-        return self
+    # --- what the engine needs
+    def networks(self): return {'generator': self.generator, 'critic': self.critic, 'encoder': self.encoder}
+    def optimised(self): return {k: list(m.parameters()) for k, m in self.networks().items()}
+    def noise(self, n): return torch.randn(n, self.config.z_dim, device=self.device)
 
-    def _check(self, *losses):
-        if not all(torch.isfinite(l).all() for l in losses):
-            raise FloatingPointError(f"f-AnoGAN training diverged (non-finite loss) at iteration {len(self.history['loss_critic'])}")
+    def critic_loss(self, real, y, k):
+        G, D = self.generator, self.critic
+        D.requires_grad_(True)
+        with torch.no_grad(): fake = G(self.noise(len(real)))
+        wdist = D(real).mean() - D(fake).mean()
+        return {'loss': -wdist + gradient_penalty(D, real, fake, self.config.gp_weight), 'wasserstein': wdist.detach()}
 
-    def encoder_loss(self, x):
+    def generator_loss(self, real, y, k):
+        self.critic.requires_grad_(False)
+        return {'loss': -self.critic(self.generator(self.noise(len(real)))).mean()}
+
+    def encoder_loss(self, x, y=None, k=0):
         "izif loss: MSE(x, G(E(x))) + κ·MSE(f(x), f(G(E(x)))) with f the critic's features."
         x_hat = self.generator(self.encoder(x))
-        return F.mse_loss(x_hat, x) + self.config.kappa * F.mse_loss(self.critic.features(x_hat), self.critic.features(x))
+        return {'loss': F.mse_loss(x_hat, x) + self.config.kappa * F.mse_loss(self.critic.features(x_hat), self.critic.features(x))}
 
-    def fit_encoder(self, data, progress=True, max_seconds=0.):
-        "Train the izif encoder with the generator and the critic frozen (for at most `max_seconds` if > 0)."
-        c = self.config; t0 = time.time()
-        n = c.iters if c.encoder_iters < 0 else c.encoder_iters
+    def training_steps(self, pos):
         G, D, E = self.generator, self.critic, self.encoder
+        if pos + 1e-9 < 1 - self.config.encoder_share:
+            G.train(); D.train()
+            return [Step('critic', self.critic_loss, self.config.d_steps), Step('generator', self.generator_loss)]
         G.eval(); D.eval(); G.requires_grad_(False); D.requires_grad_(False); E.train()
-        opt_e = torch.optim.Adam(E.parameters(), c.lr, betas=c.betas)
-        for it in progress_bar(range(n), display=progress, leave=False):
-            if max_seconds and time.time() - t0 > max(max_seconds, 1.): break
-            loss = self.encoder_loss(self.prepare(next(data)))
-            opt_e.zero_grad(set_to_none=True); loss.backward(); opt_e.step()
-            self._check(loss); self.history['loss_encoder'].append(loss.item())
-        G.requires_grad_(True); D.requires_grad_(True); E.eval()
-        return self
+        return [Step('encoder', self.encoder_loss)]
 
+    def finish_training(self, train):
+        for m in self.networks().values(): m.requires_grad_(True).eval()
+
+    # --- scoring
     @torch.no_grad()
     def sample(self, n:int=16, seed:int=0) -> torch.Tensor:
         "n generated patches (N×3×size×size, on the CPU)."
         self.generator.eval()
         z = torch.randn(n, self.config.z_dim, generator=torch.Generator().manual_seed(seed)).to(self.device)
-        return to_rgb(self.generator(z)).cpu()
+        return self.generator(z).expand(-1, 3, -1, -1).cpu()
 
     @torch.no_grad()
-    def reconstruct(self, x) -> tuple[torch.Tensor, torch.Tensor]:
-        "(prepared x, G(E(x))) for a batch of patches."
-        self.generator.eval(); self.encoder.eval(); self.critic.eval()
-        x = self.prepare(x)
-        return x, self.generator(self.encoder(x))
+    def reconstruct(self, x) -> torch.Tensor:
+        "G(E(x)) for prepared patches."
+        for m in self.networks().values(): m.eval()
+        return self.generator(self.encoder(x))
 
     @torch.no_grad()
     def score_batch(self, x) -> dict:
         "Scores per patch: 'original' (MSE + κ·feature MSE), 'ssim' (1 − SSIM), 'lpips' — higher = more anomalous."
-        xp, xh = self.reconstruct(x)
-        pix = (xp - xh).pow(2).flatten(1).mean(1)
-        feat = (self.critic.features(xp) - self.critic.features(xh)).pow(2).mean(1)
-        return {'original': pix + self.config.kappa * feat, **reconstruction_scores(xp, xh, self.lpips_net)}
+        xh = self.reconstruct(x)
+        pix = (x - xh).pow(2).flatten(1).mean(1)
+        feat = (self.critic.features(x) - self.critic.features(xh)).pow(2).mean(1)
+        return {'original': pix + self.config.kappa * feat, **reconstruction_scores(x, xh, self.lpips_net)}
 
     @torch.no_grad()
     def score_map_batch(self, x) -> dict:
         "Per-pixel maps (N×size×size, over the crop): 'original' (squared error), 'ssim', 'lpips'."
-        xp, xh = self.reconstruct(x)
-        return {'original': (xp - xh).pow(2).mean(1), **reconstruction_maps(xp, xh, self.lpips_net)}
-
-    def state_dict(self) -> dict:
-        "Network weights and loss history (tensors) for the checkpoint."
-        h = {k: torch.tensor(v, dtype=torch.float32) for k, v in self.history.items()}
-        return {'generator': self.generator.state_dict(), 'critic': self.critic.state_dict(),
-                'encoder': self.encoder.state_dict(), 'history': h}
-
-    def load_state_dict(self, state:dict):
-        for k in ('generator', 'critic', 'encoder'): getattr(self, k).load_state_dict(state[k])
-        self.history = {k: v.tolist() for k, v in state.get('history', {}).items()}
-        for m in (self.generator, self.critic, self.encoder): m.eval()
-
-# %% ../nbs/14_fanogan.ipynb #fc3093ea
-def toy_tissue(n:int, size:int=32, seed:int=0) -> torch.Tensor:
-    "n smooth pink/purple texture patches (N×3×size×size in [-1, 1]) for quick tests."
-    g = torch.Generator().manual_seed(seed)
-    yy, xx = torch.meshgrid(torch.linspace(0, 1, size), torch.linspace(0, 1, size), indexing='ij')
-    f = torch.rand(n, 2, 1, 1, generator=g) * 6 + 2; ph = torch.rand(n, 2, 1, 1, generator=g) * 6.28
-    t = 0.5 + 0.25 * (torch.sin(f[:, :1]*xx*6.28 + ph[:, :1]) + torch.sin(f[:, 1:]*yy*6.28 + ph[:, 1:]))
-    pink, purple = torch.tensor([0.9, 0.55, 0.75]), torch.tensor([0.45, 0.25, 0.6])
-    img = pink.reshape(1, 3, 1, 1) * (1 - t) + purple.reshape(1, 3, 1, 1) * t
-    return (img * 2 - 1).clamp(-1, 1)
+        xh = self.reconstruct(x)
+        return {'original': (x - xh).pow(2).mean(1), **reconstruction_maps(x, xh, self.lpips_net)}

@@ -10,12 +10,10 @@ from pathlib import Path
 import numpy as np
 import torch, torch.nn as nn, torch.nn.functional as F
 from fastprogress.fastprogress import progress_bar
-from .core import HistoError, seed_everything, default_device
 from .layers import ConvBlock, ResBlock, MLP, equalized_lr
-from .similarity import lpips_model, lpips_distance
-from .detector import AnomalyDetector, register_method, save_checkpoint
-from .fanogan import (fit_input, gan_training_setup, reconstruction_scores,
-                               reconstruction_maps, toy_tissue, resolve_config)
+from .similarity import lpips_distance, reconstruction_scores, reconstruction_maps
+from .detector import AnomalyDetector, register_method
+from .engine import TrainingConfig, Trainable, Step
 
 # %% auto #0
 __all__ = ['ModulatedConv2d', 'StyledConv', 'ToRGB', 'MappingNetwork', 'Generator', 'MinibatchStd', 'Discriminator',
@@ -210,15 +208,13 @@ def project(G, target:torch.Tensor, lpips_net, steps:int=1000, lr:float=0.1, w_a
 
 # %% ../nbs/15_stylegan2.ipynb #adb08c70
 @dataclass
-class StyleGAN2Config:
+class StyleGAN2Config(TrainingConfig):
     "Settings of a StyleGAN2 model and of its projection (stored in its checkpoint)."
     size: int = 64
-    crop: str = 'resize'         # how patches are brought to `size`: 'resize' or 'center' crop
     width: int = 32
     z_dim: int = 128
     w_dim: int = 128
     n_mlp: int = 8
-    iters: int = 10000
     batch_size: int = 16
     lr: float = 0.002
     betas: tuple = (0., 0.99)
@@ -226,74 +222,66 @@ class StyleGAN2Config:
     r1_every: int = 16
     ema_kimg: float = 10.
     ema_rampup: float = 0.05
-    augment: bool = True
-    max_seconds: float = 0.      # wall-clock budget of fit in seconds (0 = none)
     projection_steps: int = 1000
     projection_lr: float = 0.1
     w_avg_samples: int = 1000
     regularize_noise_weight: float = 1e5
     lpips_backbone: str = ''
-    seed: int = 0
     method: str = 'stylegan2'
 
 # %% ../nbs/15_stylegan2.ipynb #25334998
 @register_method('stylegan2')
-class StyleGAN2Detector(AnomalyDetector):
+class StyleGAN2Detector(Trainable, AnomalyDetector):
     "StyleGAN2 + LPIPS projection; scores 'ssim' (1 − SSIM) and 'lpips' of each patch against its projection."
-    score_names, config_class = ('ssim', 'lpips'), StyleGAN2Config
+    score_names, config_class, input_policy = ('ssim', 'lpips'), StyleGAN2Config, 'resize'
     def __init__(self, config=None, device=None, **kw):
-        if 'bs' in kw: kw['batch_size'] = kw.pop('bs')
         super().__init__(config, device, **kw)
-        c = resolve_config(self.config)
-        seed_everything(c.seed)
-        self.generator = Generator(c.size, c.width, c.z_dim, c.w_dim, c.n_mlp).to(self.device)
-        self.discriminator = Discriminator(c.size, c.width).to(self.device)
-        self.generator_ema = copy.deepcopy(self.generator).eval().requires_grad_(False)
-        self.history = {'loss_d': [], 'loss_g': [], 'r1': []}
-        self.last_projection, self._lpips, self._w_stats = None, None, None
-
-    @property
-    def lpips_net(self):
-        if self._lpips is None: self._lpips = lpips_model(backbone=self.config.lpips_backbone, device=self.device)
-        return self._lpips
-
-    def prepare(self, x): return fit_input(x.to(self.device).float(), self.config.size, self.config.crop)
-
-    def fit(self, train, valid=None, iters=None, progress=True, **kw):
-        "Train on the healthy patches of `train` (`iters` iterations of one D and one G step)."
         c = self.config
-        if iters is not None: c.iters = iters
-        G, D, G_ema = self.generator, self.discriminator, self.generator_ema
-        data, opt_g, opt_d = gan_training_setup(c, train, G, D)
-        nimg, t0 = 0, time.time()
-        for it in progress_bar(range(c.iters), display=progress, leave=False):
-            if c.max_seconds and time.time() - t0 > c.max_seconds: break
-            real = self.prepare(next(data)); n = len(real)
-            # discriminator
-            with torch.no_grad(): fake = G(torch.randn(n, c.z_dim, device=self.device))
-            loss_d = d_logistic_loss(D(real), D(fake))
-            r1 = torch.zeros(())
-            if c.r1_every > 0 and it % c.r1_every == 0:
-                r1 = r1_penalty(D, real, c.r1_gamma) * c.r1_every
-            opt_d.zero_grad(set_to_none=True); (loss_d + r1).backward(); opt_d.step()
-            # generator
-            D.requires_grad_(False)
-            loss_g = g_nonsaturating_loss(D(G(torch.randn(n, c.z_dim, device=self.device))))
-            opt_g.zero_grad(set_to_none=True); loss_g.backward(); opt_g.step()
-            D.requires_grad_(True)
-            if not (torch.isfinite(loss_d) and torch.isfinite(loss_g)):
-                raise FloatingPointError(f"StyleGAN2 training diverged (non-finite loss) at iteration {it}")
-            # moving average of the generator
-            nimg += n
-            ema_nimg = min(c.ema_kimg * 1000, nimg * c.ema_rampup) if c.ema_rampup else c.ema_kimg * 1000
-            beta = 0.5 ** (n / max(ema_nimg, 1e-8))
-            with torch.no_grad():
-                for pe, p in zip(G_ema.parameters(), G.parameters()): pe.lerp_(p, 1 - beta)
-                for be, b in zip(G_ema.buffers(), G.buffers()): be.copy_(b)
-            for k, v in zip(('loss_d', 'loss_g', 'r1'), (loss_d, loss_g, r1)): self.history[k].append(v.item())
-        self.step, self._w_stats = len(self.history['loss_d']), None
-        return self
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(c.seed)
+            self.generator = Generator(c.size, c.width, c.z_dim, c.w_dim, c.n_mlp).to(self.device)
+            self.discriminator = Discriminator(c.size, c.width).to(self.device)
+        self.generator_ema = copy.deepcopy(self.generator).eval().requires_grad_(False)
+        self.last_projection, self._w_stats = None, None
 
+    # --- what the engine needs
+    def networks(self): return {'generator': self.generator, 'generator_ema': self.generator_ema, 'discriminator': self.discriminator}
+    def optimised(self): return {'discriminator': list(self.discriminator.parameters()), 'generator': list(self.generator.parameters())}
+    def noise(self, n): return torch.randn(n, self.config.z_dim, device=self.device)
+
+    def d_loss(self, real, y, k):
+        c, G, D = self.config, self.generator, self.discriminator
+        D.requires_grad_(True)
+        with torch.no_grad(): fake = G(self.noise(len(real)))
+        loss = d_logistic_loss(D(real), D(fake))
+        r1 = r1_penalty(D, real, c.r1_gamma) * c.r1_every if c.r1_every > 0 and self.step % c.r1_every == 0 else torch.zeros((), device=real.device)
+        return {'loss': loss + r1, 'r1': r1.detach()}
+
+    def g_loss(self, real, y, k):
+        self.discriminator.requires_grad_(False)
+        return {'loss': g_nonsaturating_loss(self.discriminator(self.generator(self.noise(len(real)))))}
+
+    def training_steps(self, pos): return [Step('discriminator', self.d_loss, self.config.d_steps), Step('generator', self.g_loss)]
+
+    def after_step(self):
+        "Update the moving average of the generator's weights."
+        c, n = self.config, self.config.batch_size
+        nimg = self.step * n
+        ema_nimg = min(c.ema_kimg * 1000, nimg * c.ema_rampup) if c.ema_rampup else c.ema_kimg * 1000
+        beta = 0.5 ** (n / max(ema_nimg, 1e-8))
+        with torch.no_grad():
+            for pe, p in zip(self.generator_ema.parameters(), self.generator.parameters()): pe.lerp_(p, 1 - beta)
+            for be, b in zip(self.generator_ema.buffers(), self.generator.buffers()): be.copy_(b)
+
+    def finish_training(self, train):
+        self.discriminator.requires_grad_(True); self.generator_ema.requires_grad_(False)
+        self._w_stats = None
+
+    def load_state_dict(self, state:dict):
+        super().load_state_dict(state)
+        self.generator_ema.requires_grad_(False); self._w_stats = None
+
+    # --- scoring
     @torch.no_grad()
     def sample(self, n:int=16, seed:int=0, truncation:float=1.0) -> torch.Tensor:
         "n generated patches from the moving-average generator (CPU tensor)."
@@ -303,30 +291,19 @@ class StyleGAN2Detector(AnomalyDetector):
         return G(z, truncation, w_avg).cpu()
 
     def project(self, x, steps=None, progress=False) -> dict:
-        "Project patches (prepared to `size`) into the moving-average generator; see `project`."
+        "Project prepared patches into the moving-average generator; see `project`."
         c = self.config
         if self._w_stats is None: self._w_stats = w_statistics(self.generator_ema, c.w_avg_samples, c.seed)
-        return project(self.generator_ema, self.prepare(x), self.lpips_net, steps=c.projection_steps if steps is None else steps,
+        return project(self.generator_ema, x, self.lpips_net, steps=c.projection_steps if steps is None else steps,
                        lr=c.projection_lr, w_avg_samples=c.w_avg_samples, regularize_noise_weight=c.regularize_noise_weight,
                        seed=c.seed, progress=progress, w_stats=self._w_stats)
 
     def score_batch(self, x) -> dict:
         "Scores per patch ('ssim': 1 − SSIM, 'lpips') against its projection (kept in `last_projection`)."
         pr = self.last_projection = self.project(x)
-        with torch.no_grad(): return reconstruction_scores(self.prepare(x), pr['image'], self.lpips_net)
+        with torch.no_grad(): return reconstruction_scores(x, pr['image'], self.lpips_net)
 
     def score_map_batch(self, x) -> dict:
         "Per-pixel maps (N×size×size): 1 − SSIM map and LPIPS map against the projection."
         pr = self.last_projection = self.project(x)
-        with torch.no_grad(): return reconstruction_maps(self.prepare(x), pr['image'], self.lpips_net)
-
-    def state_dict(self) -> dict:
-        "Generator, its moving average, discriminator and loss history (tensors) for the checkpoint."
-        return {'generator': self.generator.state_dict(), 'generator_ema': self.generator_ema.state_dict(),
-                'discriminator': self.discriminator.state_dict(),
-                'history': {k: torch.tensor(v, dtype=torch.float32) for k, v in self.history.items()}}
-
-    def load_state_dict(self, state:dict):
-        for k in ('generator', 'generator_ema', 'discriminator'): getattr(self, k).load_state_dict(state[k])
-        self._w_stats = None
-        self.history = {k: v.tolist() for k, v in state.get('history', {}).items()}
+        with torch.no_grad(): return reconstruction_maps(x, pr['image'], self.lpips_net)

@@ -9,15 +9,16 @@ from dataclasses import dataclass
 from pathlib import Path
 import numpy as np
 import torch, torch.nn as nn, torch.nn.functional as F
-from .core import HistoError, seed_everything, default_device
+from types import SimpleNamespace
+from .core import HistoError
 from .layers import ConvBlock
-from .data import patch_dataloaders
+from .data import dataset_labels
 from .detector import AnomalyDetector, register_method
-from .fanogan import dataset_labels, fit_input
+from .engine import TrainingConfig, Trainable, Step
 
 # %% auto #0
-__all__ = ['DENSENET121_FILE', 'ARCHS', 'densenet121_weights_path', 'load_densenet_imagenet', 'InputSize', 'SmallCNN',
-           'classifier', 'SupervisedConfig', 'SupervisedDetector']
+__all__ = ['DENSENET121_FILE', 'ARCHS', 'densenet121_weights_path', 'load_densenet_imagenet', 'SmallCNN', 'classifier',
+           'SupervisedConfig', 'SupervisedDetector']
 
 # %% ../nbs/16_supervised.ipynb #f40c6ea9
 DENSENET121_FILE = 'densenet121-a639ec97.pth'
@@ -29,20 +30,16 @@ def densenet121_weights_path() -> Path|None:
     return p if p.is_file() else None
 
 def load_densenet_imagenet(model, path) -> nn.Module:
-    "Load torchvision's DenseNet-121 ImageNet weights (old 'norm.1'-style keys remapped) except the classifier."
+    "Load torchvision's DenseNet-121 ImageNet weights from a local file into `model`, except its classifier (torchvision remaps the old key names)."
+    import torchvision
+    from torchvision.models.densenet import _load_state_dict
     try: sd = torch.load(path, map_location='cpu', weights_only=True)
     except Exception as e: raise HistoError(path, f"cannot read DenseNet-121 weights ({e})") from e
-    pat = re.compile(r"^(.*denselayer\d+\.(?:norm|relu|conv))\.((?:[12])\.(?:weight|bias|running_mean|running_var|num_batches_tracked))$")
-    sd = {(pat.sub(r"\1\2", k)): v for k, v in sd.items() if not k.startswith('classifier.')}
-    missing, unexpected = model.load_state_dict(sd, strict=False)
-    if unexpected or any(not k.startswith('classifier.') for k in missing):
-        raise HistoError(path, f"not torchvision DenseNet-121 weights (missing {missing[:3]}, unexpected {unexpected[:3]})")
+    full = torchvision.models.densenet121(weights=None)
+    try: _load_state_dict(full, SimpleNamespace(get_state_dict=lambda **kw: sd), progress=False)
+    except (RuntimeError, KeyError) as e: raise HistoError(path, f"not torchvision DenseNet-121 weights ({str(e).splitlines()[0][:200]})") from e
+    model.features.load_state_dict(full.features.state_dict())
     return model
-
-class InputSize(nn.Module):
-    "Resize images to size×size (no-op when they already are)."
-    def __init__(self, size:int): super().__init__(); self.size = size
-    def forward(self, x): return fit_input(x, self.size, 'resize') if self.size else x
 
 class SmallCNN(nn.Sequential):
     "A tiny CNN (three stride-2 ConvBlocks, global pooling, linear) for tests; not DenseNet."
@@ -52,47 +49,42 @@ class SmallCNN(nn.Sequential):
                          ConvBlock(2*width, 4*width, 3, 2, norm='bn', pad_type='zero'),
                          nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(4*width, n_classes))
 
-def classifier(arch:str='densenet121', size:int=0, width:int=16, n_classes:int=2) -> nn.Module:
-    "InputSize(size) followed by the named network with an `n_classes` head (random initialisation)."
+def classifier(arch:str='densenet121', width:int=16, n_classes:int=2) -> nn.Module:
+    "The named network with an `n_classes` head (random initialisation); both pool globally, so any patch size works."
     if arch == 'densenet121':
         import torchvision
-        net = torchvision.models.densenet121(weights=None, num_classes=n_classes)
-    elif arch == 'small_cnn': net = SmallCNN(width, n_classes)
-    else: raise HistoError(None, f"unknown arch {arch!r}; choose one of {ARCHS}")
-    return nn.Sequential(InputSize(size), net)
+        return torchvision.models.densenet121(weights=None, num_classes=n_classes)
+    if arch == 'small_cnn': return SmallCNN(width, n_classes)
+    raise HistoError(None, f"unknown arch {arch!r}; choose one of {ARCHS}")
 
 # %% ../nbs/16_supervised.ipynb #0dc50498
 @dataclass
-class SupervisedConfig:
+class SupervisedConfig(TrainingConfig):
     "Settings of the supervised classifier (stored in its checkpoint)."
     arch: str = 'densenet121'    # 'densenet121' or 'small_cnn' (tests)
     size: int = 0                # resize patches to size×size (0 = as they come)
     width: int = 16              # small_cnn only
     pretrained: str = 'auto'     # 'auto' (ImageNet if cached, else scratch), 'imagenet' (required) or 'none'
     weights: str = ''            # what training started from: 'imagenet' or 'scratch' (set by fit)
-    iters: int = 2000
     batch_size: int = 32
     lr: float = 1e-3
-    augment: bool = True
-    colour_jitter: float = 0.0
-    max_seconds: float = 0.      # wall-clock budget of fit in seconds (0 = none)
-    seed: int = 0
+    betas: tuple = (0.9, 0.999)
+    lr_schedule: str = 'onecycle'
     method: str = 'supervised'
 
-# %% ../nbs/16_supervised.ipynb #f2499281
 @register_method('supervised')
-class SupervisedDetector(AnomalyDetector):
+class SupervisedDetector(Trainable, AnomalyDetector):
     "DenseNet-121 (or a small CNN) trained on both classes; score 'p_cancer' = P(cancerous | patch)."
-    score_names, config_class = ('p_cancer',), SupervisedConfig
+    score_names, config_class, train_labels = ('p_cancer',), SupervisedConfig, (0, 1)
     def __init__(self, config=None, device=None, **kw):
-        if 'bs' in kw: kw['batch_size'] = kw.pop('bs')
         super().__init__(config, device, **kw)
         c = self.config
         if c.pretrained not in ('auto', 'imagenet', 'none'):
             raise HistoError(None, f"pretrained must be 'auto', 'imagenet' or 'none', not {c.pretrained!r}")
-        seed_everything(c.seed)
-        self.model = classifier(c.arch, c.size, c.width).to(self.device).eval()
-        self.history = {'loss_train': [], 'loss_valid': [], 'accuracy': []}
+        self.input_policy = 'resize' if c.size else 'native'
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(c.seed)
+            self.model = classifier(c.arch, c.width).to(self.device).eval()
 
     def _init_weights(self):
         "Start from ImageNet weights when asked for and cached; record the choice in the config."
@@ -102,65 +94,27 @@ class SupervisedDetector(AnomalyDetector):
             raise HistoError(Path(torch.hub.get_dir())/'checkpoints'/DENSENET121_FILE,
                              "ImageNet DenseNet-121 weights are not in the torch hub cache (nothing is downloaded); "
                              "copy the file there or use pretrained='auto'/'none'")
-        if path is not None: load_densenet_imagenet(self.model[1], path); c.weights = 'imagenet'
+        if path is not None: load_densenet_imagenet(self.model, path); c.weights = 'imagenet'
         else: c.weights = 'scratch'
 
-    def fit(self, train, valid=None, iters=None, progress=True, **kw):
-        "Train on the labelled patches of `train` (both classes) for `iters` batches with fastai."
-        from fastai.learner import Learner
-        from fastai.callback.core import Callback
-        from fastai.callback.schedule import fit_one_cycle  # noqa: F401 (patches Learner)
-        from fastai.losses import CrossEntropyLossFlat
-        from fastai.metrics import accuracy
-        from fastai.optimizer import Adam
-        from fastcore.basics import ifnone
-        c = self.config
-        if iters is not None: c.iters = iters
+    def networks(self): return {'model': self.model}
+    def optimised(self): return {'model': list(self.model.parameters())}
+    def training_steps(self, pos): return [Step('model', lambda x, y, k: {'loss': F.cross_entropy(self.model(x), y.long())})]
+
+    def fit(self, train, *args, **kwargs):
+        "Train on the labelled patches of `train` (both classes)."
         labels = dataset_labels(train)
         if not ((labels == 0).any() and (labels == 1).any()):
             raise HistoError(getattr(train, 'root', None), f"supervised training needs patches of both classes (labels 0 and 1); got labels {sorted(set(labels.tolist()))}")
-        seed_everything(c.seed)
-        self._init_weights()
-        dls = patch_dataloaders(train, valid, bs=c.batch_size, augment=c.augment, colour_jitter=c.colour_jitter,
-                                seed=c.seed, device=self.device)
-        n_epoch = max(1, math.ceil(c.iters / max(1, len(dls.train))))
-        class StopAfter(Callback):
-            "Cancel training after `n` batches or `seconds` (if > 0)."
-            def __init__(self, n, seconds=0.): self.n, self.seconds, self.t0 = n, seconds, time.time()
-            def after_batch(self):
-                if self.training and (self.learn.train_iter >= self.n or (self.seconds and time.time() - self.t0 > self.seconds)):
-                    from fastai.callback.core import CancelFitException
-                    raise CancelFitException()
-        metrics = [accuracy] if valid is not None else []
-        learn = Learner(dls, self.model, loss_func=CrossEntropyLossFlat(), opt_func=Adam, lr=c.lr, metrics=metrics,
-                        cbs=[StopAfter(c.iters, c.max_seconds)])
-        with learn.no_logging():
-            if progress: learn.fit_one_cycle(n_epoch, c.lr)
-            else:
-                with learn.no_bar(): learn.fit_one_cycle(n_epoch, c.lr)
-        rec = learn.recorder
-        self.history['loss_train'] = [float(l) for l in rec.losses]
-        for v in rec.values:
-            if len(v) >= 2 and v[1] is not None: self.history['loss_valid'].append(float(v[1]))
-            if len(v) >= 3 and v[2] is not None: self.history['accuracy'].append(float(v[2]))
-        learn.remove_cbs(learn.cbs)  # keep no references to the data in the model
-        self.model.eval(); self.step = int(rec.train_iter) if hasattr(rec, 'train_iter') else c.iters
-        return self
+        if not self.config.weights: self._init_weights()
+        return super().fit(train, *args, **kwargs)
 
     @torch.no_grad()
     def predict_proba(self, x) -> torch.Tensor:
-        "P(class | patch), N×2."
+        "P(class | prepared patch), N×2."
         self.model.eval()
-        return self.model(x.to(self.device).float()).softmax(1)
+        return self.model(x).softmax(1)
 
     def score_batch(self, x) -> dict:
         "P(cancerous) per patch."
         return {'p_cancer': self.predict_proba(x)[:, 1]}
-
-    def state_dict(self) -> dict:
-        return {'model': self.model.state_dict(),
-                'history': {k: torch.tensor(v, dtype=torch.float32) for k, v in self.history.items()}}
-
-    def load_state_dict(self, state:dict):
-        self.model.load_state_dict(state['model']); self.model.eval()
-        self.history = {k: v.tolist() for k, v in state.get('history', {}).items()}

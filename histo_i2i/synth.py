@@ -14,7 +14,7 @@ from .core import HistoError, atomic_path, atomic_write_text
 # %% auto #0
 __all__ = ['BACKGROUND', 'HEALTHY', 'TUMOUR', 'STYLE', 'rasterise_polygons', 'blob_polygon', 'random_geometry', 'SlideGeometry',
            'hash_uniform', 'hash_uniforms', 'value_noise', 'NucleusKind', 'make_sprites', 'stamp', 'TissueRenderer',
-           'SyntheticSlide', 'asap_xml', 'make_synthetic_slide']
+           'SyntheticSlide', 'asap_xml', 'make_synthetic_slide', 'toy_tissue']
 
 # %% ../nbs/04_synth.ipynb #91aaff16
 def rasterise_polygons(polygons, x0=0., y0=0., width=1, height=1, step=1.) -> np.ndarray:
@@ -481,3 +481,24 @@ def make_synthetic_slide(path, width=4096, height=4096, *, tumour=True, seed=0, 
         xml_path = path.with_suffix('.xml')
         atomic_write_text(xml_path, asap_xml(tum, exc))
     return SyntheticSlide(path, xml_path, mpp, (width, height), tis, tum, exc)
+
+# %% ../nbs/04_synth.ipynb #65c43e30
+def toy_tissue(n:int, size:int=32, cancer:bool=False, seed:int=0):
+    "N,3,S,S torch tensor in [-1, 1]: pink background + purple nuclei (few and small if healthy, many and large if cancerous)."
+    import torch
+    g = torch.Generator().manual_seed(seed)
+    yy, xx = torch.meshgrid(torch.arange(size).float(), torch.arange(size).float(), indexing='ij')
+    bg, nuc = torch.tensor([0.85, 0.6, 0.75]).view(3, 1, 1), torch.tensor([0.35, 0.2, 0.55]).view(3, 1, 1)
+    out = []
+    for _ in range(n):
+        img = bg + 0.04 * torch.nn.functional.interpolate(torch.randn(1, 3, 8, 8, generator=g), size=size, mode='bilinear')[0]
+        k, (r0, r1) = ((int(torch.randint(20, 30, (1,), generator=g)), (2.5, 4.5)) if cancer else
+                       (int(torch.randint(3, 7, (1,), generator=g)), (1.0, 2.0)))
+        k = max(1, round(k * (size / 32) ** 2))
+        for _ in range(k):
+            cy, cx = torch.rand(2, generator=g) * size
+            r = r0 + (r1 - r0) * torch.rand(1, generator=g)
+            m = (((yy - cy)**2 + (xx - cx)**2) < r**2).float()
+            img = img * (1 - m) + nuc * m
+        out.append(img.clamp(0, 1) * 2 - 1)
+    return torch.stack(out)
