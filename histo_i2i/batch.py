@@ -83,14 +83,14 @@ def _connect(scheduler, timeout):
                                     "or leave the scheduler out to tile on a local cluster") from None
 
 def write_report(report:pd.DataFrame, path) -> pd.DataFrame:
-    "Merge `report` into the report at `path` (earlier rows of other slides kept; skipped slides keep their 'done' row)."
+    "Merge `report` into the report at `path` (earlier rows of other slides kept; skipped or not-run slides keep their 'done' row)."
     path = Path(path)
     try: prev = pd.read_csv(path, keep_default_na=False).reindex(columns=REPORT_COLUMNS, fill_value='') if path.exists() else None
     except (ValueError, OSError): prev = None; os.replace(path, path.with_suffix('.unreadable.csv'))
     merged = report
     if prev is not None and len(prev):
         done_before = set(prev.slide[prev.status == 'done'])
-        now = report[~((report.status == 'skipped') & report.slide.isin(done_before))]
+        now = report[~(report.status.isin(['skipped', 'not run']) & report.slide.isin(done_before))]
         merged = pd.concat([prev, now], ignore_index=True).drop_duplicates('slide', keep='last')
     with atomic_path(path) as tmpf: merged.to_csv(tmpf, index=False)
     return merged
@@ -124,6 +124,16 @@ def tile_slides(slides, out_dir, *, annotations=None, scheduler=None, n_workers=
     jobs = {i: (slides[i], manifest_path(out_dir, slides[i]), annotation_for(slides[i], annotations)) for i in todo}
     for i in jobs:                                                       # leftovers of a run killed while writing
         for left in out_dir.glob(f".{jobs[i][1].name}.*"): left.unlink(missing_ok=True)
+    try: _run_jobs(jobs, rows, slides, scheduler, n_workers, threads_per_worker, connect_timeout, progress, tile_kwargs)
+    finally:                                                             # also when interrupted: record what was done
+        for i, note in notes.items():
+            if i in rows: rows[i]['note'] = note
+        report = pd.DataFrame([rows.get(i) or report_row(s, 'not run') for i, s in enumerate(slides)], columns=REPORT_COLUMNS)
+        write_report(report, out_dir/'report.csv')
+    return report
+
+def _run_jobs(jobs, rows, slides, scheduler, n_workers, threads_per_worker, connect_timeout, progress, tile_kwargs):
+    "Tile `jobs` ({index: (slide, manifest, annotation)}) in this process or on dask, filling `rows` as they finish."
     if jobs and (n_workers == 0 and scheduler is None):
         for i in _progress(list(jobs), len(jobs), progress): rows[i] = tile_one_slide(*jobs[i], tile_kwargs)
     elif jobs:
@@ -143,10 +153,6 @@ def tile_slides(slides, out_dir, *, annotations=None, scheduler=None, n_workers=
                         rows[i] = report_row(slides[i], 'failed', f"{type(e).__name__}: {e}")
         finally:
             if cluster is not None: cluster.close()
-    for i, note in notes.items(): rows[i]['note'] = note
-    report = pd.DataFrame([rows[i] for i in range(len(slides))], columns=REPORT_COLUMNS)
-    write_report(report, out_dir/'report.csv')
-    return report
 
 # %% ../nbs/06_batch.ipynb #27976540
 DEMO_MPP = 1.0   # µm per pixel of the demo slides (unless target_mpp is given): a 64 px patch covers 64 µm, about PCam's field of view
