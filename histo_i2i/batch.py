@@ -7,15 +7,19 @@ from __future__ import annotations
 import os, json, time, uuid
 from pathlib import Path
 import numpy as np, pandas as pd
-from .core import HistoError, atomic_path, atomic_write_text
+from .core import HistoError, atomic_path, atomic_write_text, checked_number, visible_files
 
 # %% auto #0
-__all__ = ['SLIDE_SUFFIXES', 'REPORT_COLUMNS', 'DEMO_MPP', 'manifest_path', 'tile_one_slide', 'find_slides', 'annotation_for',
-           'tile_slides', 'make_demo_dataset']
+__all__ = ['SLIDE_SUFFIXES', 'REPORT_COLUMNS', 'DEMO_MPP', 'report_row', 'manifest_path', 'tile_one_slide', 'find_slides',
+           'annotation_for', 'write_report', 'tile_slides', 'make_demo_dataset']
 
 # %% ../nbs/06_batch.ipynb #97cc80c2
 SLIDE_SUFFIXES = ('.svs', '.tif', '.tiff', '.ndpi', '.mrxs', '.scn', '.vms', '.vmu', '.bif', '.svslide', '.dcm')
-REPORT_COLUMNS = ['slide', 'status', 'error', 'n_patches', 'manifest', 'seconds']
+REPORT_COLUMNS = ['slide', 'status', 'error', 'n_patches', 'manifest', 'seconds', 'note']
+
+def report_row(slide, status='done', error='', n_patches=0, manifest='', seconds=0.0, note='') -> dict:
+    "One row of a batch report."
+    return dict(slide=str(slide), status=status, error=error, n_patches=n_patches, manifest=str(manifest), seconds=seconds, note=note)
 
 def manifest_path(out_dir, slide) -> Path:
     "Where the manifest of `slide` goes: `out_dir/<stem>.parquet`."
@@ -25,7 +29,7 @@ def tile_one_slide(slide, manifest, annotation=None, tile_kwargs=None) -> dict:
     "Tile one slide and write its manifest; returns a report row (status 'done' or 'failed' with the error), never raises."
     from histo_i2i.tiling import tile_slide, write_manifest
     t0 = time.time()
-    row = dict(slide=str(slide), status='done', error='', n_patches=0, manifest=str(manifest), seconds=0.0)
+    row = report_row(slide, manifest=manifest)
     try:
         df = tile_slide(str(slide), str(annotation) if annotation else None, **(tile_kwargs or {}))
         write_manifest(df, manifest)
@@ -42,8 +46,11 @@ def find_slides(slides) -> list[Path]:
     out = []
     for s in slides:
         p = Path(s)
-        if p.is_dir(): out += sorted(q for q in p.iterdir() if q.suffix.lower() in SLIDE_SUFFIXES)
-        else: out.append(p)
+        if not p.is_dir(): out.append(p); continue
+        found = visible_files(p, SLIDE_SUFFIXES)
+        if not found: raise HistoError(p, f"is a folder without slide files ({', '.join(SLIDE_SUFFIXES)}); give slide files, or a folder holding them")
+        out += found
+    if not out: raise HistoError(None, "no slides given")
     return out
 
 def annotation_for(slide, annotations=None):
@@ -67,48 +74,85 @@ def _n_rows(path) -> int|None:
         return pq.read_metadata(path).num_rows
     except Exception: return None
 
+def _connect(scheduler, timeout):
+    "A dask Client of `scheduler` (an address or a cluster); a scheduler that does not answer in time is a `HistoError`."
+    from distributed import Client
+    try: return Client(scheduler, timeout=timeout)
+    except (OSError, TimeoutError, ValueError) as e:
+        raise HistoError(scheduler, f"cannot reach the dask scheduler within {timeout:g} s ({e}); check the address, "
+                                    "or leave the scheduler out to tile on a local cluster") from None
+
+def write_report(report:pd.DataFrame, path) -> pd.DataFrame:
+    "Merge `report` into the report at `path` (earlier rows of other slides kept; skipped or not-run slides keep their 'done' row)."
+    path = Path(path)
+    try: prev = pd.read_csv(path, keep_default_na=False).reindex(columns=REPORT_COLUMNS, fill_value='') if path.exists() else None
+    except (ValueError, OSError): prev = None; os.replace(path, path.with_suffix('.unreadable.csv'))
+    merged = report
+    if prev is not None and len(prev):
+        done_before = set(prev.slide[prev.status == 'done'])
+        now = report[~(report.status.isin(['skipped', 'not run']) & report.slide.isin(done_before))]
+        merged = pd.concat([prev, now], ignore_index=True).drop_duplicates('slide', keep='last')
+    with atomic_path(path) as tmpf: merged.to_csv(tmpf, index=False)
+    return merged
+
 def tile_slides(slides, out_dir, *, annotations=None, scheduler=None, n_workers=2, threads_per_worker=1,
-                progress=True, **tile_kwargs) -> pd.DataFrame:
-    "Tile many slides in parallel with dask; resumable; failures recorded. Returns (and writes) the report."
+                connect_timeout:float=10, progress=True, **tile_kwargs) -> pd.DataFrame:
+    "Tile many slides in parallel with dask; resumable; failures recorded. Returns the report (merged into `out_dir/report.csv`)."
+    from histo_i2i.tiling import manifest_mismatch, tiling_settings
+    n_workers = checked_number(n_workers, 'n_workers (local dask worker processes; 0 = none, tile in this process)', integer=True, low=0)
+    threads_per_worker = checked_number(threads_per_worker, 'threads_per_worker', integer=True, low=1)
+    connect_timeout = checked_number(connect_timeout, 'connect_timeout (seconds)', low=0, low_open=True)
+    tiling_settings(**tile_kwargs)                                        # unknown settings fail before any work
     out_dir = Path(out_dir)
     try: out_dir.mkdir(parents=True, exist_ok=True)
     except OSError as e: raise HistoError(out_dir, f"cannot create output folder ({e.strerror})") from None
     if not os.access(out_dir, os.W_OK): raise HistoError(out_dir, "output folder is not writable")
     slides = find_slides(slides)
-    rows, todo, seen = {}, [], {}
+    rows, todo, seen, notes = {}, [], {}, {}
     for i, s in enumerate(slides):
         m = manifest_path(out_dir, s)
         if s.stem in seen:
-            rows[i] = dict(slide=str(s), status='failed', manifest='', n_patches=0, seconds=0.0,
-                           error=f"another slide in this batch has the same name ({seen[s.stem]}); manifests would collide")
-        elif m.exists():
-            rows[i] = dict(slide=str(s), status='skipped', error='', n_patches=_n_rows(m), manifest=str(m), seconds=0.0)
+            rows[i] = report_row(s, 'failed', f"another slide in this batch has the same name ({seen[s.stem]}); manifests would collide")
+        elif m.exists() and s.is_file():
+            try:
+                why = manifest_mismatch(m, s, annotation_for(s, annotations), tile_kwargs)
+                if why is None: rows[i] = report_row(s, 'skipped', n_patches=_n_rows(m), manifest=m)
+                else: todo.append(i); notes[i] = f"tiled again: {why}"
+            except HistoError as e: rows[i] = report_row(s, 'failed', str(e))
         else: todo.append(i)
         seen.setdefault(s.stem, str(s))
     jobs = {i: (slides[i], manifest_path(out_dir, slides[i]), annotation_for(slides[i], annotations)) for i in todo}
+    for i in jobs:                                                       # leftovers of a run killed while writing
+        for left in out_dir.glob(f".{jobs[i][1].name}.*"): left.unlink(missing_ok=True)
+    try: _run_jobs(jobs, rows, slides, scheduler, n_workers, threads_per_worker, connect_timeout, progress, tile_kwargs)
+    finally:                                                             # also when interrupted: record what was done
+        for i, note in notes.items():
+            if i in rows: rows[i]['note'] = note
+        report = pd.DataFrame([rows.get(i) or report_row(s, 'not run') for i, s in enumerate(slides)], columns=REPORT_COLUMNS)
+        write_report(report, out_dir/'report.csv')
+    return report
+
+def _run_jobs(jobs, rows, slides, scheduler, n_workers, threads_per_worker, connect_timeout, progress, tile_kwargs):
+    "Tile `jobs` ({index: (slide, manifest, annotation)}) in this process or on dask, filling `rows` as they finish."
     if jobs and (n_workers == 0 and scheduler is None):
         for i in _progress(list(jobs), len(jobs), progress): rows[i] = tile_one_slide(*jobs[i], tile_kwargs)
     elif jobs:
-        from distributed import Client, LocalCluster, as_completed
+        from distributed import LocalCluster, as_completed
         cluster = None
         if scheduler is None:
             cluster = LocalCluster(n_workers=n_workers, threads_per_worker=threads_per_worker, processes=True,
                                    dashboard_address=None, silence_logs=40,
                                    env={'OMP_NUM_THREADS': '1', 'MKL_NUM_THREADS': '1', 'OPENBLAS_NUM_THREADS': '1'})
         try:
-            with Client(cluster if cluster is not None else scheduler) as client:
+            with _connect(cluster if cluster is not None else scheduler, connect_timeout) as client:
                 futs = {client.submit(tile_one_slide, *jobs[i], tile_kwargs, pure=False, key=f"tile-{slides[i].stem}-{uuid.uuid4().hex[:8]}"): i for i in jobs}
                 for f in _progress(as_completed(futs), len(futs), progress):
                     i = futs[f]
                     try: rows[i] = f.result()
                     except Exception as e:   # the worker itself died (e.g. a crash inside a slide reader)
-                        rows[i] = dict(slide=str(slides[i]), status='failed', error=f"{type(e).__name__}: {e}",
-                                       n_patches=0, manifest='', seconds=0.0)
+                        rows[i] = report_row(slides[i], 'failed', f"{type(e).__name__}: {e}")
         finally:
             if cluster is not None: cluster.close()
-    report = pd.DataFrame([rows[i] for i in range(len(slides))], columns=REPORT_COLUMNS)
-    with atomic_path(out_dir/'report.csv') as tmpf: report.to_csv(tmpf, index=False)
-    return report
 
 # %% ../nbs/06_batch.ipynb #27976540
 DEMO_MPP = 1.0   # µm per pixel of the demo slides (unless target_mpp is given): a 64 px patch covers 64 µm, about PCam's field of view

@@ -4,13 +4,14 @@
 
 # %% ../nbs/21_cli.ipynb #45f4e630
 from __future__ import annotations
-import argparse, json, os, sys, time, warnings
+import argparse, json, os, signal, sys, threading, time, warnings
 from pathlib import Path
-from .core import HistoError, seed_everything
+from .core import HistoError, seed_everything, checked_number
 
 # %% auto #0
-__all__ = ['METHOD_MODULES', 'COMMANDS', 'import_methods', 'build_parser', 'detector_kwargs', 'cmd_tile', 'cmd_train',
-           'score_metadata', 'cmd_score', 'cmd_heatmap', 'cmd_reproduce', 'main']
+__all__ = ['METHOD_MODULES', 'POSITIVE_INT', 'NONNEG_INT', 'POSITIVE', 'FRACTION', 'COMMANDS', 'import_methods', 'number_arg',
+           'group_list', 'image_path', 'build_parser', 'detector_kwargs', 'cmd_tile', 'cmd_train', 'score_metadata',
+           'cmd_score', 'cmd_heatmap', 'cmd_reproduce', 'main']
 
 # %% ../nbs/21_cli.ipynb #9f45bead
 METHOD_MODULES = ('histo_i2i.detector', 'histo_i2i.translation_detector', 'histo_i2i.fanogan', 'histo_i2i.stylegan2', 'histo_i2i.supervised')
@@ -26,8 +27,46 @@ def import_methods() -> dict:
     return METHODS
 
 # %% ../nbs/21_cli.ipynb #20da28d7
+def number_arg(what:str, **limits):
+    "An argparse `type`: the text as a number checked by `checked_number` (`limits`), the error naming `what`."
+    def convert(text):
+        try: return checked_number(text, what, **limits)
+        except HistoError as e: raise argparse.ArgumentTypeError(e.problem) from None
+    convert.__name__ = what
+    return convert
+
+POSITIVE_INT, NONNEG_INT = dict(integer=True, low=0, low_open=True), dict(integer=True, low=0)
+POSITIVE, FRACTION = dict(low=0, low_open=True), dict(low=0, high=1)
+
+def group_list(text) -> list[str]:
+    "An argparse `type`: comma-separated annotation group names."
+    names = [g.strip() for g in str(text).split(',') if g.strip()]
+    if not names: raise argparse.ArgumentTypeError("give one or more annotation group names separated by commas, e.g. Tumor,_0,_1")
+    return names
+
+def image_path(text) -> Path:
+    "An argparse `type`: an output image whose extension matplotlib writes, not an existing folder."
+    from matplotlib.backend_bases import FigureCanvasBase
+    p, known = Path(text), sorted(FigureCanvasBase.get_supported_filetypes())
+    if p.is_dir(): raise argparse.ArgumentTypeError(f"{p} is a folder; give an image file name such as {p/'heatmap.png'}")
+    if p.suffix.lower().lstrip('.') not in known:
+        raise argparse.ArgumentTypeError(f"{p}: unknown image extension {p.suffix!r}; use one of {', '.join('.' + k for k in known)}")
+    return p
+
+# %% ../nbs/21_cli.ipynb #c4cd35b9
 def _add_common(p):
     p.add_argument('--device', default=None, help="'cpu', 'cuda', 'cuda:1' (default: CUDA when available)")
+
+def _add_slide_args(p):
+    "Options of commands that read slides: resolutions and annotation groups."
+    p.add_argument('--mpp', type=number_arg('--mpp (the target resolution, µm per pixel)', **POSITIVE), default=None,
+                   help='target resolution in µm/px (default: the slide level-0 resolution)')
+    p.add_argument('--slide-mpp', type=number_arg("--slide-mpp (the slide's level-0 resolution, µm per pixel)", **POSITIVE), default=None,
+                   help='level-0 resolution of slides that do not record it, in µm/px')
+    p.add_argument('--tumour-groups', type=group_list, default=None, metavar='G1,G2',
+                   help='annotation groups that are tumour (default: Tumor,_0,_1)')
+    p.add_argument('--exclude-groups', type=group_list, default=None, metavar='G1,G2',
+                   help='annotation groups of normal tissue cut out of tumour regions (default: _2)')
 
 def build_parser() -> argparse.ArgumentParser:
     "The argparse parser of `histo-i2i`."
@@ -38,9 +77,12 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument('slides', nargs='+', help='slide files (annotations: <stem>.xml beside each slide)')
     t.add_argument('--out', required=True, help='folder for one <stem>.parquet manifest per slide')
     t.add_argument('--scheduler', default=None, help='address of an existing dask.distributed scheduler')
-    t.add_argument('--workers', type=int, default=2, help='workers of the local dask cluster')
-    t.add_argument('--patch-px', type=int, default=256, help='patch side in pixels')
-    t.add_argument('--mpp', type=float, default=None, help='target resolution in µm/px (default: the slide level-0 resolution)')
+    t.add_argument('--connect-timeout', type=number_arg('--connect-timeout (seconds)', **POSITIVE), default=10,
+                   help='seconds to wait for --scheduler to answer')
+    t.add_argument('--workers', type=number_arg('--workers (local dask worker processes; 0 = tile in this process)', **NONNEG_INT),
+                   default=2, help='workers of the local dask cluster (0: tile in this process)')
+    t.add_argument('--patch-px', type=number_arg('--patch-px (patch side in pixels)', **POSITIVE_INT), default=256, help='patch side in pixels')
+    _add_slide_args(t)
     t.add_argument('--export', action='store_true', help='also write the healthy and cancerous patches as PNG under OUT/patches/<selection>/')
 
     tr = sub.add_parser('train', help='train a detector on healthy patches (both classes for supervised)')
@@ -70,12 +112,14 @@ def build_parser() -> argparse.ArgumentParser:
     h.add_argument('--slide', required=True)
     h.add_argument('--annotation', default=None, help='ASAP XML to outline')
     h.add_argument('--manifest', default=None, help='use this manifest instead of tiling the slide')
-    h.add_argument('--out', required=True, help='PNG; the patch scores go to the same name with .csv')
-    h.add_argument('--patch-px', type=int, default=None, help='patch side (default: the model size)')
-    h.add_argument('--mpp', type=float, default=None, help='target resolution in µm/px')
-    h.add_argument('--top-k', type=float, default=10, help='slide score = mean of the top-k patch scores (<1: fraction)')
-    h.add_argument('--min-tissue', type=float, default=0.9, help='score patches with at least this tissue fraction')
-    h.add_argument('--batch-size', type=int, default=32)
+    h.add_argument('--out', required=True, type=image_path, help='image (.png, .pdf, .svg, ...); the patch scores go to the same name with .csv')
+    h.add_argument('--patch-px', type=number_arg('--patch-px (patch side in pixels)', **POSITIVE_INT), default=None, help='patch side (default: the model size)')
+    h.add_argument('--top-k', type=number_arg('--top-k (patches in the slide score)', **POSITIVE), default=10,
+                   help='slide score = mean of the top-k patch scores (<1: fraction)')
+    h.add_argument('--min-tissue', type=number_arg('--min-tissue (tissue fraction)', **FRACTION), default=0.9,
+                   help='score patches with at least this tissue fraction')
+    h.add_argument('--batch-size', type=number_arg('--batch-size', **POSITIVE_INT), default=32)
+    _add_slide_args(h)
     _add_common(h)
 
     r = sub.add_parser('reproduce', help="run the paper's notebooks with a profile into runs/<profile>/")
@@ -117,9 +161,11 @@ def _data_size(cls_or_det, size):
 
 def cmd_tile(args) -> int:
     from histo_i2i.batch import tile_slides
-    kw = dict(patch_px=args.patch_px)
+    kw = dict(patch_px=args.patch_px, tumour_groups=args.tumour_groups, exclude_groups=args.exclude_groups)
     if args.mpp is not None: kw['target_mpp'] = args.mpp
-    report = tile_slides(args.slides, args.out, scheduler=args.scheduler, n_workers=args.workers, **kw)
+    if args.slide_mpp is not None: kw['mpp'] = args.slide_mpp
+    report = tile_slides(args.slides, args.out, scheduler=args.scheduler, n_workers=args.workers,
+                         connect_timeout=args.connect_timeout, **kw)
     print(report.to_string(index=False))
     if args.export:
         from histo_i2i.tiling import read_manifest, export_patches
@@ -178,10 +224,16 @@ def cmd_heatmap(args) -> int:
     from histo_i2i.detector import load_detector
     from histo_i2i.heatmap import slide_heatmap
     from histo_i2i.core import atomic_path
-    import_methods()
-    det = load_detector(args.model, device=args.device)
-    res = slide_heatmap(det, args.slide, args.annotation, out=args.out, manifest=args.manifest, patch_px=args.patch_px,
-                        target_mpp=args.mpp, min_tissue=args.min_tissue, top_k=args.top_k, bs=args.batch_size)
+    from histo_i2i.slide import Slide
+    from histo_i2i.annotations import read_asap_xml
+    slide = Slide(args.slide, mpp=args.slide_mpp)     # slide and annotation are checked before the model is loaded
+    try:
+        anns = read_asap_xml(args.annotation, slide.dimensions, args.tumour_groups, args.exclude_groups, slide=slide.path) if args.annotation else None
+        import_methods()
+        det = load_detector(args.model, device=args.device)
+        res = slide_heatmap(det, slide, anns, out=args.out, manifest=args.manifest, patch_px=args.patch_px,
+                            target_mpp=args.mpp, min_tissue=args.min_tissue, top_k=args.top_k, bs=args.batch_size)
+    finally: slide.close()
     csv = Path(args.out).with_suffix('.csv')
     with atomic_path(csv) as tmp: res['patches'].to_csv(tmp, index=False)
     print(f"{len(res['patches'])} patches scored; slide score (top-{args.top_k:g} mean): " +
@@ -200,9 +252,13 @@ def cmd_reproduce(args) -> int:
 # %% ../nbs/21_cli.ipynb #61c696cf
 COMMANDS = dict(tile=cmd_tile, train=cmd_train, score=cmd_score, heatmap=cmd_heatmap, reproduce=cmd_reproduce)
 
+def _interrupt(signum, frame): raise KeyboardInterrupt(signal.Signals(signum).name)
+
 def main(argv=None) -> int:
     "Entry point of `histo-i2i` (`argv`: strings or paths; None = the command line); returns the exit status."
     args = build_parser().parse_args(None if argv is None else [str(a) for a in argv])
+    on_main = threading.current_thread() is threading.main_thread()
+    old_term = signal.signal(signal.SIGTERM, _interrupt) if on_main else None
     try:
         with warnings.catch_warnings():   # third-party deprecation notices are not for users of the command line
             for cat in (FutureWarning, DeprecationWarning): warnings.filterwarnings('ignore', category=cat, module=r'(torch|fastai|lpips|torchvision|pandas|dask|distributed)')
@@ -210,3 +266,9 @@ def main(argv=None) -> int:
     except HistoError as e:
         print(f"histo-i2i {args.command}: error: {e}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        print(f"histo-i2i {args.command}: interrupted; finished outputs are kept and partial ones removed, "
+              "so the same command run again goes on from there", file=sys.stderr)
+        return 130
+    finally:
+        if on_main: signal.signal(signal.SIGTERM, old_term)

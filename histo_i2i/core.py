@@ -4,13 +4,14 @@
 
 # %% ../nbs/00_core.ipynb #b2c163a2
 from __future__ import annotations
-import os, random, tempfile, contextlib
+import os, math, random, tempfile, contextlib
 from pathlib import Path
 import numpy as np
 
 # %% auto #0
-__all__ = ['HistoError', 'repo_root', 'shared_data_dir', 'shared_data', 'skip_reason', 'atomic_path', 'atomic_write_text',
-           'seed_everything', 'default_device']
+__all__ = ['TEMP_SUFFIXES', 'HistoError', 'checked_number', 'repo_root', 'shared_data_dir', 'shared_data', 'skip_reason',
+           'atomic_path', 'atomic_write_text', 'is_temporary', 'visible_files', 'file_identity', 'seed_everything',
+           'default_device']
 
 # %% ../nbs/00_core.ipynb #8d6ceead
 class HistoError(Exception):
@@ -18,6 +19,25 @@ class HistoError(Exception):
     def __init__(self, path, problem):
         self.path, self.problem = (str(path) if path is not None else None), problem
         super().__init__(f"{self.path}: {problem}" if self.path else problem)
+
+# %% ../nbs/00_core.ipynb #a6a16c72
+def checked_number(value, name:str, *, integer:bool=False, low=None, high=None, low_open:bool=False):
+    "`value` as an int (`integer`) or float that is finite and in [`low`, `high`] (`low_open`: above `low`); else a `HistoError`."
+    noun = 'integer' if integer else 'number'
+    if low == 0 and high is None: kind = f"a {'positive' if low_open else 'non-negative'} {noun}"
+    else:
+        kind = f"an {noun}" if integer else f"a {noun}"
+        if low is not None: kind += f" {'above' if low_open else 'from'} {low:g}"
+        if high is not None: kind += f" {'to' if low is not None else 'up to'} {high:g}"
+    try:
+        v = float(value)
+        if integer:
+            if not v.is_integer(): raise ValueError
+            v = int(v)
+    except (TypeError, ValueError, OverflowError): raise HistoError(None, f"{name} must be {kind}, got {value!r}") from None
+    bad = not math.isfinite(v) or (low is not None and (v <= low if low_open else v < low)) or (high is not None and v > high)
+    if bad: raise HistoError(None, f"{name} must be {kind}, got {value!r}")
+    return v
 
 # %% ../nbs/00_core.ipynb #6a356214
 def repo_root(start=None) -> Path|None:
@@ -67,6 +87,24 @@ def atomic_write_text(path, text:str):
     "Write `text` to `path` atomically."
     with atomic_path(path) as tmp: Path(tmp).write_text(text)
     return Path(path)
+
+# %% ../nbs/00_core.ipynb #2578f505
+TEMP_SUFFIXES = ('.tmp', '.temp', '.part', '.partial', '.crdownload', '~')
+
+def is_temporary(path) -> bool:
+    "True for hidden files (`.name`: `atomic_path`'s temporaries among them) and temporary or partial files."
+    name = Path(path).name
+    return name.startswith('.') or name.lower().endswith(TEMP_SUFFIXES)
+
+def visible_files(folder, suffixes=None) -> list[Path]:
+    "Sorted files of `folder` that are neither hidden nor temporary, only those with a suffix in `suffixes` when given."
+    return sorted(p for p in Path(folder).iterdir()
+                  if p.is_file() and not is_temporary(p) and (suffixes is None or p.suffix.lower() in suffixes))
+
+def file_identity(path) -> dict:
+    "Where a file is, its size and its modification time: enough to tell a changed or different file of the same name."
+    p = Path(path); st = p.stat()
+    return dict(path=str(p.resolve()), size=int(st.st_size), mtime_ns=int(st.st_mtime_ns))
 
 # %% ../nbs/00_core.ipynb #19d59c6b
 def seed_everything(seed:int=0):

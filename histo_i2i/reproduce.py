@@ -7,12 +7,12 @@ from __future__ import annotations
 import json, time, os, sys, shutil
 from pathlib import Path
 import pandas as pd
-from .core import HistoError, repo_root, atomic_path, atomic_write_text
+from .core import HistoError, repo_root, atomic_path, atomic_write_text, checked_number
 
 # %% auto #0
 __all__ = ['PAPER_STEPS', 'STEP_OUTPUTS', 'profiles_dir', 'list_profiles', 'load_profile', 'parse_overrides', 'paper_dir',
-           'notebook_parameters', 'plan_steps', 'expand_placeholders', 'prepare_data', 'step_finished', 'run_step',
-           'reproduce']
+           'notebook_parameters', 'check_parameter', 'plan_steps', 'expand_placeholders', 'prepare_data',
+           'step_finished', 'run_step', 'reproduce']
 
 # %% ../nbs/20_reproduce.ipynb #f4c37b04
 PAPER_STEPS = ('01_preprocessing', '02_translation', '03_baselines', '04_evaluation', '05_slide_heatmap')
@@ -67,7 +67,7 @@ def parse_overrides(items) -> dict:
 def paper_dir() -> Path: return profiles_dir().parent.parent/'nbs'/'paper'
 
 def notebook_parameters(nb_path) -> dict:
-    "Names assigned in a notebook's `parameters` cell: {name: default source text}."
+    "Names assigned in a notebook's `parameters` cell: {name: {'default': source text, 'comment': text after `#`}}."
     import ast
     try: nb = json.loads(Path(nb_path).read_text())
     except Exception as e: raise HistoError(nb_path, f"not a notebook ({e})") from e
@@ -77,12 +77,40 @@ def notebook_parameters(nb_path) -> dict:
     src = '\n'.join(l for l in source.splitlines() if not l.lstrip().startswith(('%', '!')))
     try: tree = ast.parse(src)
     except SyntaxError as e: raise HistoError(nb_path, f"parameters cell is not valid Python ({e})") from e
-    out = {}
+    out, lines = {}, src.splitlines()
     for node in tree.body:
         targets = node.targets if isinstance(node, ast.Assign) else [node.target] if isinstance(node, ast.AnnAssign) and node.value else []
+        rest = lines[node.end_lineno - 1][node.end_col_offset:].strip()
         for t in targets:
-            if isinstance(t, ast.Name): out[t.id] = ast.get_source_segment(src, node.value)
+            if isinstance(t, ast.Name):
+                out[t.id] = dict(default=ast.get_source_segment(src, node.value), comment=rest.lstrip('#').strip())
     return out
+
+def _kind(default) -> str:
+    return 'true or false' if isinstance(default, bool) else type(default).__name__
+
+def check_parameter(key:str, value, spec:dict, source=None):
+    "`value` for parameter `key` if it fits the type (and sign) of its default `spec['default']`; else a `HistoError`."
+    import ast
+    try: default = ast.literal_eval(spec['default'])
+    except (ValueError, SyntaxError, TypeError): return value        # an expression: nothing to compare with
+    hint = f" (default {spec['default']}{'; ' + spec['comment'] if spec.get('comment') else ''})"
+    if default is None: return value
+    if value is None:
+        if 'None' in spec.get('comment', ''): return value
+        raise HistoError(source, f"{key}=None: the parameter takes {_kind(default)}{hint}")
+    number = isinstance(value, (int, float)) and not isinstance(value, bool)
+    if isinstance(default, bool):
+        if isinstance(value, bool): return value
+    elif isinstance(default, (int, float)):
+        if number and default < 0: return value
+        if number:
+            try: return checked_number(value, key, integer=isinstance(default, int), low=0, low_open=default > 0)
+            except HistoError as e: raise HistoError(source, e.problem + hint) from None
+    elif isinstance(default, str):
+        if isinstance(value, str) or number: return str(value)
+    elif isinstance(value, type(default)): return value
+    raise HistoError(source, f"{key}={value!r}: the parameter takes {_kind(default)}, not {_kind(value)}{hint}")
 
 def plan_steps(profile='demo', overrides=None, out_dir=None, steps=None, notebooks_dir=None) -> list[dict]:
     "The notebooks to run, in order, each with its parameters, expected outputs and executed-notebook path."
@@ -101,18 +129,30 @@ def plan_steps(profile='demo', overrides=None, out_dir=None, steps=None, noteboo
         unknown = set(own) - set(declared)
         if unknown: raise HistoError(prof.get('path'), f"{step} has no parameter(s) {sorted(unknown)}; it declares {sorted(declared)}")
         params.update(own)
+        params = {k: check_parameter(f"{step}.{k}", v, declared[k], prof.get('path')) for k, v in params.items()}
         for k, v in ov.items():
             s, _, name = k.rpartition('.')
             if s and s != step: continue
-            if name in declared or s == step: params[name] = v; used.add(k)
+            if name in declared: params[name] = check_parameter(k, v, declared[name]); used.add(k)
+            elif s == step: raise HistoError(None, f"{step} has no parameter {name!r}{_did_you_mean(name, declared)}; it declares {sorted(declared)}")
         params = expand_placeholders(params, out_dir)
         params['out_dir'] = str(out_dir)
         plan.append(dict(step=step, notebook=nb, parameters=params, out_dir=out_dir,
                          executed=out_dir/f'{step}.ipynb',
                          outputs=[out_dir/o for o in prof['outputs'].get(step, STEP_OUTPUTS.get(step, []))]))
     unused = set(ov) - used
-    if unused: raise HistoError(None, f"override(s) {sorted(unused)} match no parameter of the notebooks {[p['step'] for p in plan]}")
+    if unused:
+        names = {n for p in plan for n in p['parameters']}
+        raise HistoError(None, f"override(s) {sorted(unused)} match no parameter of the notebooks {[p['step'] for p in plan]}"
+                               f"{_did_you_mean(sorted(unused)[0].rpartition('.')[2], names)}")
     return plan
+
+def _did_you_mean(name, names) -> str:
+    import difflib
+    close = difflib.get_close_matches(name, list(names), n=1)
+    return f" (did you mean {close[0]!r}?)" if close else ''
+
+
 
 # %% ../nbs/20_reproduce.ipynb #65ad3e08
 def expand_placeholders(value, out_dir):
@@ -169,6 +209,14 @@ def run_step(step:dict, kernel_name:str='python3', log_output:bool=False, progre
     atomic_write_text(_params_file(step), json.dumps(step['parameters'], indent=1, default=str))
 
 # %% ../nbs/20_reproduce.ipynb #52359b25
+def _prepare_spec(name, key, current:dict) -> dict:
+    "What a `prepare.NAME.KEY` override is checked against: the profile's value, else the builder's default."
+    import inspect
+    from histo_i2i.batch import make_demo_dataset
+    sig = {k: p.default for k, p in inspect.signature(make_demo_dataset).parameters.items() if k not in ('root', 'progress')}
+    if key not in sig: raise HistoError(None, f"prepare.{name} has no setting {key!r}{_did_you_mean(key, sig)}; settings: {sorted(sig)}")
+    return dict(default=repr(current.get(key, sig[key])), comment='None = all' if key == 'max_per_class' else '')
+
 def reproduce(profile='demo', overrides=None, out_dir=None, redo:bool=False, steps=None, kernel_name:str='python3',
               log_output:bool=False, keep_going:bool=False, notebooks_dir=None, log=print) -> pd.DataFrame:
     "Run the narrative notebooks for `profile` into `runs/<profile>/` (or `out_dir`); returns a report of the steps."
@@ -180,7 +228,7 @@ def reproduce(profile='demo', overrides=None, out_dir=None, redo:bool=False, ste
         for k, v in prep.items():
             _, name, key = (k.split('.', 2) + ['', ''])[:3]
             if name not in prof['prepare'] or not key: raise HistoError(prof.get('path'), f"override {k!r}: the profile prepares {sorted(prof['prepare'])}")
-            prof['prepare'][name][key] = v
+            prof['prepare'][name][key] = check_parameter(k, v, _prepare_spec(name, key, prof['prepare'][name]))
     plan = plan_steps(prof, {k: v for k, v in ov.items() if k not in prep}, out_dir, steps, notebooks_dir)
     if plan and (redo or any(not step_finished(s) for s in plan)): prepare_data(prof, plan[0]['out_dir'], log=log)
     rows, dirty, failed = [], bool(redo), False

@@ -4,21 +4,22 @@
 
 # %% ../nbs/05_tiling.ipynb #e60602d1
 from __future__ import annotations
-import os, math, contextlib, functools
+import os, json, math, contextlib, functools
 from dataclasses import dataclass, asdict
 from pathlib import Path
 import numpy as np
 import pandas as pd
 from PIL import Image
-from .core import HistoError, atomic_path
+from .core import HistoError, atomic_path, checked_number, file_identity
 from .slide import Slide, SlideError, open_slide, read_size, resize_rgb
 from .tissue import tissue_mask
-from .annotations import Annotation, AnnotationError, read_asap_xml, check_inside, tumour_mask
+from .annotations import Annotation, AnnotationError, read_asap_xml, check_inside, tumour_mask, assign_groups
 
 # %% auto #0
 __all__ = ['MANIFEST_COLUMNS', 'CLASS_COLOURS', 'PatchGrid', 'patch_grid', 'low_res_image', 'SlideMasks', 'load_annotations',
            'slide_masks', 'block_fraction', 'grid_fractions', 'coverage_class', 'select_patches', 'empty_manifest',
-           'tile_slide', 'write_manifest', 'read_manifest', 'read_patch', 'export_patches', 'show_patch_grid']
+           'tile_slide', 'tiling_settings', 'write_manifest', 'read_manifest', 'manifest_attrs', 'manifest_mismatch',
+           'read_patch', 'export_patches', 'show_patch_grid']
 
 # %% ../nbs/05_tiling.ipynb #a0fa2188
 @dataclass
@@ -73,12 +74,13 @@ class SlideMasks:
     "Low-resolution RGB image, tissue mask and tumour mask on one grid of `downsample` level-0 px per pixel."
     rgb: np.ndarray; tissue: np.ndarray; tumour: np.ndarray; downsample: float
 
-def load_annotations(annotation, slide:Slide) -> list[Annotation]:
-    "Annotations from an XML path or a list, checked to lie inside `slide` (None: no annotations)."
+def load_annotations(annotation, slide:Slide, tumour_groups=None, exclude_groups=None) -> list[Annotation]:
+    "Annotations from an XML path or a list, their groups mapped, checked to lie inside `slide` (None: no annotations)."
     if annotation is None: return []
-    if isinstance(annotation, (str, os.PathLike)): return read_asap_xml(annotation, dimensions=slide.dimensions)
-    anns = list(annotation)
-    check_inside(anns, slide.dimensions, slide.path)
+    if isinstance(annotation, (str, os.PathLike)):
+        return read_asap_xml(annotation, slide.dimensions, tumour_groups, exclude_groups, slide=slide.path)
+    anns = assign_groups(list(annotation), tumour_groups, exclude_groups)
+    check_inside(anns, slide.dimensions, slide=slide.path)
     return anns
 
 def slide_masks(slide:Slide, annotation=None, *, downsample:float, shape_hw=None, tissue_params:dict|None=None) -> SlideMasks:
@@ -135,11 +137,16 @@ def _slide_ctx(slide, mpp=None):
 
 def tile_slide(slide, annotation=None, *, patch_px:int=256, target_mpp:float|None=None, mask_mpp:float=8.0,
                tissue_params:dict|None=None, tissue_threshold:float=0.9, tumour_threshold:float=0.9,
-               healthy_max_tumour:float=0.0, min_tissue:float=0.0, mpp:float|None=None, return_masks:bool=False):
+               healthy_max_tumour:float=0.0, min_tissue:float=0.0, mpp:float|None=None, tumour_groups=None,
+               exclude_groups=None, return_masks:bool=False):
     "Manifest (DataFrame) of the patches of `slide` with tissue; with `return_masks` also the `SlideMasks`."
+    settings = tiling_settings(patch_px=patch_px, target_mpp=target_mpp, mask_mpp=mask_mpp, tissue_params=tissue_params,
+                               tissue_threshold=tissue_threshold, tumour_threshold=tumour_threshold, healthy_max_tumour=healthy_max_tumour,
+                               min_tissue=min_tissue, mpp=mpp, tumour_groups=tumour_groups, exclude_groups=exclude_groups)
+    if target_mpp is not None: checked_number(target_mpp, 'target resolution target_mpp (µm per pixel)', low=0, low_open=True)
     with _slide_ctx(slide, mpp) as s:
         g = patch_grid(s, patch_px, target_mpp, mask_mpp)
-        anns = load_annotations(annotation, s)
+        anns = load_annotations(annotation, s, tumour_groups, exclude_groups)
         m = slide_masks(s, anns, downsample=g.downsample, tissue_params=tissue_params)
         tf, uf = grid_fractions(m.tissue, m.tumour, g.k, g.ny, g.nx)
         tf, uf = tf.ravel(), uf.ravel()
@@ -159,8 +166,21 @@ def tile_slide(slide, annotation=None, *, patch_px:int=256, target_mpp:float|Non
                         n_annotations=len(anns),
                         tissue_params=dict(tissue_params or {}), tissue_threshold=float(tissue_threshold),
                         tumour_threshold=float(tumour_threshold), healthy_max_tumour=float(healthy_max_tumour),
-                        n_grid=int(g.nx * g.ny), slide_tissue_fraction=float(m.tissue.mean()))
+                        n_grid=int(g.nx * g.ny), slide_tissue_fraction=float(m.tissue.mean()), settings=settings,
+                        slide_identity=file_identity(s.path),
+                        annotation_identity=file_identity(annotation) if isinstance(annotation, (str, os.PathLike)) else None)
     return (df, m) if return_masks else df
+
+def tiling_settings(**kwargs) -> dict:
+    "`tile_slide`'s keyword arguments that change a manifest, with their defaults, as plain JSON values."
+    import inspect
+    sig = inspect.signature(tile_slide).parameters
+    unknown = set(kwargs) - set(sig)
+    if unknown: raise HistoError(None, f"unknown tiling setting(s) {sorted(unknown)}")
+    out = {k: kwargs.get(k, p.default) for k, p in sig.items() if p.kind is p.KEYWORD_ONLY and k != 'return_masks'}
+    for k in ('tumour_groups', 'exclude_groups'):
+        if out[k] is not None: out[k] = sorted(out[k])
+    return json.loads(json.dumps(out))
 
 # %% ../nbs/05_tiling.ipynb #4c5b14ea
 def write_manifest(df:pd.DataFrame, path) -> Path:
@@ -180,6 +200,36 @@ def read_manifest(path) -> pd.DataFrame:
     missing = [c for c in MANIFEST_COLUMNS if c not in df.columns]
     if missing: raise HistoError(path, f"not a patch manifest: missing columns {missing}")
     return df
+
+# %% ../nbs/05_tiling.ipynb #470b40bf
+def manifest_attrs(path) -> dict:
+    "The `attrs` recorded in a manifest file (read from its parquet metadata, not its rows)."
+    import pyarrow.parquet as pq
+    try: meta = pq.read_schema(path).metadata or {}
+    except Exception as e: raise HistoError(path, f"not a readable parquet manifest ({type(e).__name__}: {e})") from None
+    try: return json.loads(meta.get(b'PANDAS_ATTRS', b'{}'))
+    except ValueError: return {}
+
+def _differences(old:dict, new:dict) -> list[str]:
+    return [f"{k} {old.get(k)!r} -> {new.get(k)!r}" for k in sorted(set(old) | set(new)) if old.get(k) != new.get(k)]
+
+def manifest_mismatch(path, slide, annotation=None, settings=None) -> str|None:
+    "Why the manifest at `path` does not fit `slide`, `annotation` and the tiling `settings` (None: it fits)."
+    try: a = manifest_attrs(path)
+    except HistoError as e: return f"it cannot be read ({e.problem})"
+    if 'settings' not in a or 'slide_identity' not in a: return "it records no tiling settings (written by an older version)"
+    now = file_identity(slide)
+    if a['slide_identity'].get('path') != now['path']:
+        raise HistoError(path, f"holds the manifest of another slide with the same name ({a['slide_identity'].get('path')}), "
+                               f"not of {now['path']}; tile it into another output folder, or remove {Path(path).name} to replace it")
+    if a['slide_identity'] != now: return "the slide file changed since it was tiled (size or modification time)"
+    diff = _differences(a['settings'], tiling_settings(**(settings or {})))
+    if diff: return "the tiling settings changed: " + ', '.join(diff)
+    ann = file_identity(annotation) if annotation is not None else None
+    if a.get('annotation_identity') != ann:
+        return "the annotation changed: " + ("it was added" if a.get('annotation_identity') is None else "it was removed" if ann is None else
+                                             "the file differs (size or modification time)")
+    return None
 
 # %% ../nbs/05_tiling.ipynb #71b2e302
 @functools.lru_cache(maxsize=16)
