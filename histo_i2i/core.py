@@ -114,7 +114,14 @@ def seed_everything(seed:int=0):
     if torch.cuda.is_available(): torch.cuda.manual_seed_all(seed)
 
 def default_device(device=None):
-    "`device` as a torch.device; None picks CUDA when available, else CPU."
+    "`device` as a torch.device; None or 'auto' picks CUDA when available, else CPU. A device this machine lacks is an error."
     import torch
     if device is None or device == 'auto': device = 'cuda' if torch.cuda.is_available() else 'cpu'
-    return torch.device(device)
+    if isinstance(device, torch.device): return device
+    try: dev = torch.device(device)
+    except (RuntimeError, TypeError, ValueError):
+        raise HistoError(None, f"--device {device!r} is not a device name; use 'cpu', 'cuda', 'cuda:1' or 'auto'") from None
+    if dev.type == 'cuda' and not (torch.cuda.is_available() and (dev.index or 0) < torch.cuda.device_count()):
+        raise HistoError(None, f"--device {device!r}: this machine has no such CUDA device; use --device cpu (or auto)")
+    if dev.type not in ('cpu', 'cuda', 'mps'): raise HistoError(None, f"--device {device!r}: only cpu and cuda devices are supported")
+    return dev

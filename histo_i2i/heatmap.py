@@ -14,23 +14,18 @@ from .annotations import read_asap_xml, TUMOUR_GROUPS, EXCLUSION_GROUPS
 from .tiling import tile_slide, read_manifest, read_patch
 
 # %% auto #0
-__all__ = ['NATIVE_INPUT_METHODS', 'model_input_size', 'patches_to_tensor', 'score_slide', 'slide_score', 'patch_footprint',
-           'score_grid', 'plot_slide_heatmap', 'slide_heatmap']
+__all__ = ['patches_to_tensor', 'model_patch_px', 'score_slide', 'slide_score', 'patch_footprint', 'score_grid',
+           'plot_slide_heatmap', 'slide_heatmap']
 
 # %% ../nbs/19_heatmap.ipynb #8ddcc95c
-NATIVE_INPUT_METHODS = ('fanogan',)
+def patches_to_tensor(patches) -> torch.Tensor:
+    "uint8 N×H×W×3 RGB patches -> float32 N×3×H×W in [-1, 1]."
+    return torch.as_tensor(np.asarray(patches)).permute(0, 3, 1, 2).float().div(127.5).sub(1).contiguous()
 
-def model_input_size(detector) -> int|None:
-    "Side (px) patches are resized to before scoring with `detector`; None = native (the detector crops)."
-    if getattr(detector, 'method', None) in NATIVE_INPUT_METHODS: return None
-    return getattr(getattr(detector, 'config', None), 'size', None)
-
-def patches_to_tensor(patches, size:int|None=None) -> torch.Tensor:
-    "uint8 N x H x W x 3 RGB patches -> float32 N,3,S,S in [-1, 1] (area-resized to `size` if given)."
-    x = torch.as_tensor(np.asarray(patches)).permute(0, 3, 1, 2).float() / 127.5 - 1
-    if size is not None and x.shape[-1] != size:
-        x = F.interpolate(x, size=(size, size), mode='area' if x.shape[-1] > size else 'bilinear', align_corners=None if x.shape[-1] > size else False)
-    return x.clamp(-1, 1).contiguous()
+def model_patch_px(detector, default:int=64) -> int:
+    "The patch side a slide is tiled at for `detector`: the side it was trained on, else its input size."
+    cfg = getattr(detector, 'config', None)
+    return int(getattr(cfg, 'patch_px', 0) or getattr(cfg, 'size', 0) or default)
 
 # %% ../nbs/19_heatmap.ipynb #4b067d7a
 def score_slide(detector, manifest:pd.DataFrame, slide=None, min_tissue:float=0.9, bs:int=32, progress:bool=True) -> pd.DataFrame:
@@ -40,12 +35,12 @@ def score_slide(detector, manifest:pd.DataFrame, slide=None, min_tissue:float=0.
     if not len(rows): raise HistoError(manifest['slide'].iloc[0] if len(manifest) else None, f"no patch with tissue >= {min_tissue} to score")
     own = slide is None
     if own: slide = open_slide(rows['slide'].iloc[0])
-    size, scores = model_input_size(detector), {k: [] for k in detector.score_names}
+    scores = {k: [] for k in detector.score_names}
     try:
         starts = range(0, len(rows), bs)
         for i in (progress_bar(starts, leave=False) if progress else starts):
             batch = np.stack([read_patch(r, slide) for r in rows.iloc[i:i + bs].itertuples(index=False)])
-            s = detector.score(patches_to_tensor(batch, size), bs=bs)
+            s = detector.score(patches_to_tensor(batch), bs=bs)
             for k in detector.score_names: scores[k].append(np.asarray(s[k], dtype=np.float64).reshape(-1))
     finally:
         if own: slide.close()
@@ -117,7 +112,7 @@ def slide_heatmap(detector, slide, annotation=None, out=None, manifest=None, pat
     annotations = (read_asap_xml(annotation) if isinstance(annotation, (str, Path)) else annotation) or []
     with open_slide(slide) as s:
         if manifest is None:
-            px = patch_px or getattr(getattr(detector, 'config', None), 'size', None) or 64
+            px = patch_px or model_patch_px(detector)
             manifest = tile_slide(s, annotations or None, patch_px=px, target_mpp=target_mpp, **(tile_kwargs or {}))
         elif isinstance(manifest, (str, Path)): manifest = read_manifest(manifest)
         if not len(manifest): raise HistoError(slide, "no tissue patches found on this slide")
