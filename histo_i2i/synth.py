@@ -322,6 +322,7 @@ class TissueRenderer:
         self.g, self.mpp, self.seed, self.mode, self.fat, self.n_textures = geometry, mpp, seed, mode, fat, n_textures
         self.stain = slide_stain(seed) if stain is None else stain
         self._sprites, self._textures, self._override = {}, {}, None
+        self._glass = stain_to_rgb(np.array(STYLE['glass']), *self.stain)
         rng = np.random.default_rng([seed, 3])
         self.grain = np.tile(rng.normal(0, 1, (512, 512)).astype(np.float32), (2, 2))
         from scipy.ndimage import gaussian_filter, distance_transform_edt
@@ -490,13 +491,15 @@ class TissueRenderer:
 
     def render_background(self, x0, y0, w, h, step=1):
         "A tile of empty glass."
-        S = np.empty((h, w, 3), np.float32); S[:] = STYLE['glass']
-        return self._finish(S, x0, y0, step)
+        out = np.empty((h, w, 3), np.float32); out[:] = self._glass
+        return self._grainy(out, x0, y0, step)
 
     def _finish(self, S, x0, y0, step):
         "Stain map -> RGB uint8 with this slide's HED jitter and a little grain."
-        h, w = S.shape[:2]
-        out = stain_to_rgb(S, *self.stain)
+        return self._grainy(stain_to_rgb(S, *self.stain), x0, y0, step)
+
+    def _grainy(self, out, x0, y0, step):
+        h, w = out.shape[:2]
         out += self._noise(self.grain, x0, y0, w, h, step)[..., None] * 2.5
         return np.clip(out, 0, 255).astype(np.uint8)
 
