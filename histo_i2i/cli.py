@@ -4,27 +4,15 @@
 
 # %% ../nbs/21_cli.ipynb #45f4e630
 from __future__ import annotations
-import argparse, json, os, signal, sys, threading, time, warnings
+import argparse, dataclasses, json, os, signal, sys, threading, time, warnings
 from pathlib import Path
 from .core import HistoError, seed_everything, checked_number
+from .detector import METHODS
 
 # %% auto #0
-__all__ = ['METHOD_MODULES', 'POSITIVE_INT', 'NONNEG_INT', 'POSITIVE', 'FRACTION', 'COMMANDS', 'import_methods', 'number_arg',
-           'group_list', 'image_path', 'build_parser', 'detector_kwargs', 'cmd_tile', 'cmd_train', 'score_metadata',
-           'cmd_score', 'cmd_heatmap', 'cmd_reproduce', 'main']
-
-# %% ../nbs/21_cli.ipynb #9f45bead
-METHOD_MODULES = ('histo_i2i.detector', 'histo_i2i.translation_detector', 'histo_i2i.fanogan', 'histo_i2i.stylegan2', 'histo_i2i.supervised')
-
-def import_methods() -> dict:
-    "Import every module that registers a detection method; returns `METHODS` (name -> class)."
-    import importlib
-    for m in METHOD_MODULES:
-        try: importlib.import_module(m)
-        except ModuleNotFoundError as e:
-            if e.name != m: raise
-    from histo_i2i.detector import METHODS
-    return METHODS
+__all__ = ['POSITIVE_INT', 'NONNEG_INT', 'POSITIVE', 'FRACTION', 'COMMANDS', 'number_arg', 'group_list', 'image_path',
+           'build_parser', 'detector_kwargs', 'cmd_tile', 'cmd_train', 'cmd_score', 'cmd_heatmap', 'cmd_reproduce',
+           'main']
 
 # %% ../nbs/21_cli.ipynb #20da28d7
 def number_arg(what:str, **limits):
@@ -85,26 +73,30 @@ def build_parser() -> argparse.ArgumentParser:
     _add_slide_args(t)
     t.add_argument('--export', action='store_true', help='also write the healthy and cancerous patches as PNG under OUT/patches/<selection>/')
 
-    tr = sub.add_parser('train', help='train a detector on healthy patches (both classes for supervised)')
+    tr = sub.add_parser('train', help='train a detector on healthy patches (both classes for supervised); resumes a run folder')
     tr.add_argument('--data', required=True, help='PCam-layout folder, PCam HDF5 folder, or manifest (.parquet)')
-    tr.add_argument('--out', required=True, help='run folder (checkpoint.pt and training outputs)')
-    tr.add_argument('--method', default='translation', help='translation, fanogan, stylegan2, supervised (or colour)')
-    tr.add_argument('--size', type=int, default=None, help='patch side the model works at')
-    tr.add_argument('--iters', type=int, default=None, help='training iterations')
-    tr.add_argument('--width', type=int, default=None, help='network width')
-    tr.add_argument('--batch-size', type=int, default=None)
-    tr.add_argument('--seed', type=int, default=0)
-    tr.add_argument('--limit', type=int, default=None, help='use at most this many training patches')
-    tr.add_argument('--opt', action='append', default=[], metavar='FIELD=VALUE', help='any other configuration field (repeatable)')
+    tr.add_argument('--out', required=True, help='run folder (checkpoint.pt, history.csv); an existing run with the same settings resumes')
+    tr.add_argument('--method', default='translation', help=f"one of {', '.join(METHODS)} (default: translation, the proposed method)")
+    tr.add_argument('--minutes', type=number_arg('--minutes (training time budget)', **POSITIVE), default=None,
+                    help='wall-clock training budget; alone, it trains until the time is spent')
+    tr.add_argument('--iters', type=number_arg('--iters (training iterations)', **POSITIVE_INT), default=None, help='iteration cap')
+    tr.add_argument('--size', type=number_arg('--size (patch side the model works at, px)', integer=True, low=8), default=None,
+                    help='training crop / model input side')
+    tr.add_argument('--width', type=number_arg('--width (network width)', **POSITIVE_INT), default=None, help='network width')
+    tr.add_argument('--batch-size', type=number_arg('--batch-size', **POSITIVE_INT), default=None)
+    tr.add_argument('--seed', type=number_arg('--seed', **NONNEG_INT), default=None)
+    tr.add_argument('--limit', type=number_arg('--limit (training patches)', **POSITIVE_INT), default=None, help='use at most this many training patches')
+    tr.add_argument('--opt', action='append', default=[], metavar='FIELD=VALUE', help='any other configuration field (repeatable), e.g. lr=1e-4')
+    tr.add_argument('--overwrite', action='store_true', help='start afresh in a run folder that holds a run')
     _add_common(tr)
 
     s = sub.add_parser('score', help='score patches with a trained detector into a CSV')
     s.add_argument('--model', required=True, help='run folder (or checkpoint file) from train')
     s.add_argument('--data', required=True, help='PCam-layout folder, PCam HDF5 folder, or manifest (.parquet)')
     s.add_argument('--split', default='valid')
-    s.add_argument('--out', required=True, help='CSV: path,label,score_<name>... (+ a .json sidecar with metadata)')
-    s.add_argument('--batch-size', type=int, default=64)
-    s.add_argument('--limit', type=int, default=None, help='score at most this many patches per class')
+    s.add_argument('--out', required=True, help='CSV file: path,label,score_<name>... (+ a .json sidecar with metadata)')
+    s.add_argument('--batch-size', type=number_arg('--batch-size', **POSITIVE_INT), default=64)
+    s.add_argument('--limit', type=number_arg('--limit (patches)', **POSITIVE_INT), default=None, help='score at most this many patches (balanced over the classes)')
     _add_common(s)
 
     h = sub.add_parser('heatmap', help='anomaly heatmap of a whole slide over its thumbnail')
@@ -138,10 +130,10 @@ def detector_kwargs(cls, args, opts=()) -> dict:
     import dataclasses
     fields = {f.name: f for f in dataclasses.fields(cls.config_class)}
     kw, missing = {}, []
-    for opt, field in (('size', 'size'), ('iters', 'iters'), ('width', 'width'), ('batch_size', 'batch_size'), ('seed', 'seed')):
+    for opt in ('size', 'iters', 'minutes', 'width', 'batch_size', 'seed'):
         v = getattr(args, opt, None)
         if v is None: continue
-        if field in fields: kw[field] = v
+        if opt in fields: kw[opt] = v
         elif opt != 'seed': missing.append('--' + opt.replace('_', '-'))
     for o in opts:
         if '=' not in o: raise HistoError(None, f"--opt {o!r} is not FIELD=VALUE")
@@ -149,16 +141,16 @@ def detector_kwargs(cls, args, opts=()) -> dict:
         if k not in fields: raise HistoError(None, f"method {cls.method!r} has no configuration field {k!r}; fields: {', '.join(fields)}")
         try: v = json.loads(v)
         except ValueError: pass
+        want = type(fields[k].default)
+        if want is float and isinstance(v, int) and not isinstance(v, bool): v = float(v)
+        if want is tuple and isinstance(v, list): v = tuple(v)
+        if want in (int, float, bool, str, tuple) and not isinstance(v, want):
+            raise HistoError(None, f"--opt {o!r}: {k} takes a {want.__name__} (default {fields[k].default!r}), not {v!r}")
         kw[k] = v
     if missing: raise HistoError(None, f"method {cls.method!r} has no setting for {', '.join(missing)}")
     return kw
 
 # %% ../nbs/21_cli.ipynb #76796c66
-def _data_size(cls_or_det, size):
-    "Size patches are loaded at for a method: its model size, or native for methods that crop themselves."
-    from histo_i2i.heatmap import NATIVE_INPUT_METHODS
-    return None if getattr(cls_or_det, 'method', None) in NATIVE_INPUT_METHODS else size
-
 def cmd_tile(args) -> int:
     from histo_i2i.batch import tile_slides
     kw = dict(patch_px=args.patch_px, tumour_groups=args.tumour_groups, exclude_groups=args.exclude_groups)
@@ -175,49 +167,39 @@ def cmd_tile(args) -> int:
     if len(failed): print(f"histo-i2i: {len(failed)} of {len(report)} slides failed", file=sys.stderr)
     return 1 if len(failed) else 0
 
+def _check_out_file(out, what='--out') -> Path:
+    "A file path to write: refused when it is a folder (or is written as one), before any work is done."
+    p = Path(out)
+    if p.is_dir() or str(out).endswith(('/', os.sep)): raise HistoError(out, f"{what} is a folder; give a file name such as {p/'scores.csv'}")
+    return p
+
 def cmd_train(args) -> int:
     from histo_i2i.data import patch_dataset
-    methods = import_methods()
-    if args.method not in methods: raise HistoError(None, f"unknown method {args.method!r}; available: {', '.join(sorted(methods))}")
-    cls = methods[args.method]
+    from histo_i2i.engine import Trainable
+    cls = METHODS[args.method]
     kw = detector_kwargs(cls, args, args.opt)
-    seed_everything(args.seed)
+    if 'minutes' in kw and 'iters' not in kw and 'iters' in {f.name for f in dataclasses.fields(cls.config_class)}:
+        kw['iters'] = 10**9        # the time budget alone decides
+    out = Path(args.out)
+    if out.exists() and not out.is_dir(): raise HistoError(out, "--out is a file; give a folder for the run")
     det = cls(device=args.device, **kw)
-    labels = (0, 1) if args.method == 'supervised' else (0,)
-    size = getattr(det.config, 'size', None)
-    train = patch_dataset(args.data, split='train', labels=labels, size=_data_size(cls, size), limit=args.limit)
-    if len(train) == 0: raise HistoError(args.data, f"no training patches (split 'train', labels {labels})")
-    print(f"training {args.method} on {len(train)} patches from {args.data} -> {args.out}")
-    import inspect
-    fit_kw = {'run_dir': args.out} if 'run_dir' in inspect.signature(det.fit).parameters else {}
+    train = patch_dataset(args.data, split='train', labels=det.train_labels, limit=args.limit)
+    print(f"training {args.method} on {len(train)} patches from {args.data} -> {out}")
     t0 = time.time()
-    det.fit(train, **fit_kw)
-    path = det.save(args.out)
-    print(f"saved {path} ({time.time() - t0:.1f} s)")
+    if isinstance(det, Trainable): det.fit(train, run_dir=out, resume=not args.overwrite)
+    else: det.fit(train); det.save(out)
+    print(f"{det.step} iterations; saved {out/'checkpoint.pt'} ({time.time() - t0:.1f} s)")
     return 0
-
-def score_metadata(det) -> dict:
-    "Plain metadata written beside a score file: method, LPIPS backbone (when the method has an LPIPS score), steps."
-    cfg = getattr(det, 'config', None)
-    meta = dict(method=det.method, step=int(getattr(det, 'step', 0) or 0))
-    if 'lpips' in getattr(det, 'score_names', ()):
-        meta['lpips_backbone'] = getattr(cfg, 'lpips_backbone', None) or 'unknown'
-    for k in ('size', 'pretrained', 'weights'):
-        v = getattr(cfg, k, None)
-        if isinstance(v, (int, float, str, bool)): meta[k] = v
-    return meta
 
 def cmd_score(args) -> int:
     from histo_i2i.data import patch_dataset
-    from histo_i2i.detector import load_detector, score_dataset
-    from histo_i2i.report import write_scores
-    import_methods()
+    from histo_i2i.detector import load_detector
+    from histo_i2i.report import score_to_file
+    out = _check_out_file(args.out)
     det = load_detector(args.model, device=args.device)
-    ds = patch_dataset(args.data, split=args.split, labels=(0, 1), size=_data_size(det, getattr(det.config, 'size', None)), limit=args.limit)
-    if len(ds) == 0: raise HistoError(args.data, f"no patches in split {args.split!r}")
-    df = score_dataset(det, ds, bs=args.batch_size)
-    write_scores(df, args.out, **score_metadata(det), data=str(args.data), split=args.split)
-    print(f"scored {len(df)} patches with {det.method} -> {args.out}")
+    ds = patch_dataset(args.data, split=args.split, labels=(0, 1), limit=args.limit)
+    df = score_to_file(det, ds, out, bs=args.batch_size, data=str(args.data), split=args.split)
+    print(f"scored {len(df)} patches with {det.method} -> {out}")
     return 0
 
 def cmd_heatmap(args) -> int:
@@ -229,7 +211,6 @@ def cmd_heatmap(args) -> int:
     slide = Slide(args.slide, mpp=args.slide_mpp)     # slide and annotation are checked before the model is loaded
     try:
         anns = read_asap_xml(args.annotation, slide.dimensions, args.tumour_groups, args.exclude_groups, slide=slide.path) if args.annotation else None
-        import_methods()
         det = load_detector(args.model, device=args.device)
         res = slide_heatmap(det, slide, anns, out=args.out, manifest=args.manifest, patch_px=args.patch_px,
                             target_mpp=args.mpp, min_tissue=args.min_tissue, top_k=args.top_k, bs=args.batch_size)

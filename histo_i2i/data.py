@@ -15,8 +15,8 @@ from .core import HistoError
 # %% auto #0
 __all__ = ['IMAGE_EXTS', 'INPUT_POLICIES', 'PCAM_H5', 'SELECTION_LABEL', 'read_image', 'to_tensor', 'to_image', 'fit_input',
            'balanced_subset', 'PatchDataset', 'dataset_labels', 'select_labels', 'pcam_folder', 'H5PatchDataset',
-           'pcam_h5', 'ManifestPatchDataset', 'manifest_dataset', 'patch_dataset', 'load_batch', 'iter_batches',
-           'stain_jitter', 'Augment', 'TrainingSampler', 'training_loader']
+           'pcam_h5', 'ManifestPatchDataset', 'manifest_dataset', 'patch_dataset', 'supervised_split', 'load_batch',
+           'iter_batches', 'stain_jitter', 'Augment', 'TrainingSampler', 'training_loader']
 
 # %% ../nbs/07_data.ipynb #b0455f09
 IMAGE_EXTS = ('.jpg', '.jpeg', '.png', '.tif', '.tiff', '.bmp')
@@ -266,6 +266,15 @@ def patch_dataset(source, split:str='train', labels=(0, 1), size:int|None=None, 
     manifests = sorted(p.glob('*.parquet'))
     if manifests: return manifest_dataset(manifests, sel, size=size, limit=limit, seed=seed, crop=crop, split=split)
     raise HistoError(p, f"not a patch source: no {split}/ folder, PCam HDF5 files or .parquet manifests")
+
+# %% ../nbs/07_data.ipynb #46bf2c64
+def supervised_split(train, valid, seed:int=0):
+    "(training set, scored set) of a supervised method: `train` and `valid` when `train` has both classes, else two seeded halves of `valid`."
+    if set(dataset_labels(train).tolist()) >= {0, 1}: return train, valid
+    rng, half = np.random.default_rng(seed), np.zeros(len(valid), bool)
+    for l in (0, 1):
+        idx = rng.permutation(np.flatnonzero(valid.labels == l)); half[idx[:len(idx) // 2]] = True
+    return valid.subset(half), valid.subset(~half)
 
 # %% ../nbs/07_data.ipynb #0a107cda
 def load_batch(ds, idx=None) -> torch.Tensor:

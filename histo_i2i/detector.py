@@ -16,7 +16,7 @@ from .data import fit_input, iter_batches, dataset_labels
 # %% auto #0
 __all__ = ['CHECKPOINT_NAME', 'METHOD_MODULES', 'METHODS', 'save_checkpoint', 'load_checkpoint', 'MethodRegistry',
            'register_method', 'DetectorConfig', 'AnomalyDetector', 'load_detector', 'ColourConfig', 'ColourDetector',
-           'score_dataset']
+           'BlurConfig', 'BlurDetector', 'score_dataset']
 
 # %% ../nbs/10_detector.ipynb #54997fe4
 CHECKPOINT_NAME = 'checkpoint.pt'
@@ -66,7 +66,7 @@ def load_checkpoint(path, device='cpu') -> dict:
     return ck
 
 # %% ../nbs/10_detector.ipynb #875f993f
-METHOD_MODULES = {'colour': 'histo_i2i.detector', 'ae': 'histo_i2i.ae', 'translation': 'histo_i2i.translation_detector',
+METHOD_MODULES = {'colour': 'histo_i2i.detector', 'blur': 'histo_i2i.detector', 'ae': 'histo_i2i.ae', 'translation': 'histo_i2i.translation_detector',
                   'fanogan': 'histo_i2i.fanogan', 'stylegan2': 'histo_i2i.stylegan2', 'supervised': 'histo_i2i.supervised'}
 
 class MethodRegistry(Mapping):
@@ -272,6 +272,27 @@ class ColourDetector(AnomalyDetector):
     def load_state_dict(self, state):
         self.mean, self.precision = state['mean'].double(), state['precision'].double()
         self.pixel_mean = self.mean[:3].float()
+
+# %% ../nbs/10_detector.ipynb #9f525668
+@dataclasses.dataclass
+class BlurConfig:
+    sigma: float = 1.0           # Gaussian blur standard deviation, pixels
+
+@register_method('blur')
+class BlurDetector(AnomalyDetector):
+    "1 − SSIM between a patch and its Gaussian blur (a floor that learns nothing)."
+    score_names, config_class = ('ssim',), BlurConfig
+    def fit(self, train=None, **kwargs): return self
+    def blurred(self, x):
+        from torchvision.transforms.functional import gaussian_blur
+        k = 2 * math.ceil(3 * self.config.sigma) + 1
+        return gaussian_blur(x, [k, k], [self.config.sigma] * 2)
+    def score_batch(self, x):
+        from histo_i2i.similarity import reconstruction_scores
+        return reconstruction_scores(x, self.blurred(x))
+    def score_map_batch(self, x):
+        from histo_i2i.similarity import reconstruction_maps
+        return reconstruction_maps(x, self.blurred(x))
 
 # %% ../nbs/10_detector.ipynb #215c62d7
 def score_dataset(detector:AnomalyDetector, ds, bs:int=64, progress:bool=True) -> pd.DataFrame:

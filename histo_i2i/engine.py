@@ -11,6 +11,7 @@ from typing import Callable
 import numpy as np, pandas as pd
 import torch, torch.nn as nn
 from fastai.learner import Learner
+from fastcore.basics import noop
 from fastai.data.core import DataLoaders
 from fastai.callback.core import Callback, CancelBatchException, CancelFitException, CancelValidException
 from fastai.callback.schedule import SchedCos, SchedNo, combined_cos
@@ -19,13 +20,14 @@ from .data import Augment, training_loader, select_labels
 from .detector import AnomalyDetector, CHECKPOINT_NAME, load_checkpoint
 
 # %% auto #0
-__all__ = ['LR_SCHEDULES', 'RUNTIME_FIELDS', 'HISTORY_NAME', 'TrainingConfig', 'check_training_config', 'lr_multiplier', 'Step',
-           'TrainingError', 'Trainable', 'settings_differences', 'read_history', 'write_history', 'EngineCallback',
-           'resume_state', 'train_model', 'plot_history']
+__all__ = ['LR_SCHEDULES', 'RUNTIME_FIELDS', 'RESOLVED_AT_FIT', 'HISTORY_NAME', 'TrainingConfig', 'check_training_config',
+           'lr_multiplier', 'Step', 'TrainingError', 'Trainable', 'settings_differences', 'read_history',
+           'write_history', 'EngineCallback', 'resume_state', 'train_model', 'plot_history']
 
 # %% ../nbs/10a_engine.ipynb #4fcb5693
 LR_SCHEDULES = ('constant', 'step', 'cosine', 'onecycle')
 RUNTIME_FIELDS = ('iters', 'minutes', 'checkpoint_every', 'workers')
+RESOLVED_AT_FIT = {'lpips_backbone': '', 'patch_px': 0, 'weights': ''}   # field: its value before fit resolves it
 
 @dataclass
 class TrainingConfig:
@@ -44,6 +46,7 @@ class TrainingConfig:
     checkpoint_every: int = 500  # iterations between checkpoints (one is always written at the end)
     workers: int = 0             # DataLoader worker processes
     seed: int = 0
+    patch_px: int = 0            # side of the training patches, recorded at fit time (slides are tiled at it for scoring)
 
 def check_training_config(cfg) -> None:
     "Refuse settings that cannot train, naming the option."
@@ -110,7 +113,7 @@ def settings_differences(saved:dict, current:dict) -> dict:
     for k in sorted(set(saved) | set(current)):
         if k in RUNTIME_FIELDS: continue
         a, b = norm(saved.get(k)), norm(current.get(k))
-        if k == 'lpips_backbone' and '' in (a, b): continue    # resolved at fit time
+        if k in RESOLVED_AT_FIT and RESOLVED_AT_FIT[k] in (a, b): continue
         if a != b: out[k] = (saved.get(k), current.get(k))
     return out
 
@@ -258,8 +261,10 @@ def train_model(det, train, run_dir=None, resume:bool=True, progress:bool=True, 
     check_training_config(cfg)
     det.resolve_settings()
     resumed = resume_state(det, run_dir, resume) if run_dir is not None else False
+    cfg = det.config
     if not resumed: seed_everything(cfg.seed)
     ds = select_labels(train, det.train_labels)
+    if not cfg.patch_px and len(ds): det.config = cfg = dataclasses.replace(cfg, patch_px=int(ds[0][0].shape[-1]))
     n_draw = cfg.batch_size * det.batch_chunks
     if len(ds) < n_draw:
         raise TrainingError(getattr(train, 'root', None), f"{len(ds)} training patches; one iteration needs {n_draw} "
@@ -284,6 +289,7 @@ def train_model(det, train, run_dir=None, resume:bool=True, progress:bool=True, 
     learn.augment = Augment(flips=cfg.augment, crop=getattr(cfg, 'size', None) if det.input_policy == 'native' else None,
                             stain=cfg.stain_jitter, brightness=cfg.brightness_jitter)
     learn.engine = engine
+    learn.logger = noop        # the progress bar only: losses go to history.csv, not to a per-epoch table
     n_epoch = math.ceil(max(left, 1) / cfg.checkpoint_every) if not cfg.minutes else 10**6
     import warnings
     with warnings.catch_warnings():

@@ -5,6 +5,7 @@
 # %% ../nbs/17_metrics.ipynb #df1e7601
 from __future__ import annotations
 import numpy as np
+from sklearn.metrics import roc_curve, average_precision_score, auc
 from .core import HistoError
 
 # %% auto #0
@@ -27,44 +28,24 @@ def check_scores(labels, scores, name=None) -> tuple[np.ndarray, np.ndarray]:
     return labels.astype(np.int64), scores
 
 # %% ../nbs/17_metrics.ipynb #28dc60b4
-def _weighted_counts(labels, scores, weights):
-    "Cumulative true/false positives (rows = weight vectors) at each distinct threshold, thresholds descending."
-    order = np.argsort(-scores, kind='mergesort')
-    s, y, w = scores[order], labels[order], np.atleast_2d(weights)[:, order].astype(np.float64)
-    starts = np.r_[0, np.flatnonzero(np.diff(s)) + 1]      # first index of each tied group
-    tp = np.cumsum(np.add.reduceat(w * y, starts, axis=1), axis=1)
-    fp = np.cumsum(np.add.reduceat(w * (1 - y), starts, axis=1), axis=1)
-    return tp, fp, s[starts]
-
-def _metrics_from_counts(tp, fp, thresholds):
-    "AUC, AP, Youden threshold, F1 and accuracy there, for each row of cumulative counts."
-    P, N = tp[:, -1:], fp[:, -1:]
-    tpr, fpr = tp / P, fp / N
-    tpr0, fpr0 = np.c_[np.zeros(len(tp)), tpr], np.c_[np.zeros(len(tp)), fpr]
-    auc = (np.diff(fpr0, axis=1) * (tpr0[:, 1:] + tpr0[:, :-1]) / 2).sum(1)
-    with np.errstate(invalid='ignore', divide='ignore'):
-        precision = np.where(tp + fp > 0, tp / (tp + fp), 0.0)
-    ap = (np.diff(tpr0, axis=1) * precision).sum(1)
-    J = tpr - fpr                                           # Youden index; ties (to rounding) -> highest threshold
-    k = np.argmax(J >= J.max(axis=1, keepdims=True) - 1e-12, axis=1)
-    r = np.arange(len(tp))
-    TP, FP, P1, N1 = tp[r, k], fp[r, k], P[:, 0], N[:, 0]
-    f1 = 2 * TP / (TP + P1 + FP)
-    ca = (TP + N1 - FP) / (P1 + N1)
-    return dict(auc=auc, ap=ap, f1=f1, ca=ca, threshold=thresholds[k])
+def _metrics(labels, scores, weight=None) -> dict:
+    "AUC, AP, Youden threshold, and F1 and accuracy there, of (optionally weighted) items."
+    w = np.ones(len(labels)) if weight is None else np.asarray(weight, dtype=np.float64)
+    fpr, tpr, thr = roc_curve(labels, scores, sample_weight=w, drop_intermediate=False)
+    J = (tpr - fpr)[1:]                                   # skip the (0, 0) point at an infinite threshold
+    k = int(np.argmax(J >= J.max() - 1e-12)) + 1          # ties (to rounding) -> the highest threshold
+    pred, pos = scores >= thr[k], labels == 1
+    TP, FP, P, N = w[pred & pos].sum(), w[pred & ~pos].sum(), w[pos].sum(), w[~pos].sum()
+    return dict(auc=float(auc(fpr, tpr)), ap=float(average_precision_score(labels, scores, sample_weight=w)),
+                f1=float(2 * TP / (TP + P + FP)), ca=float((TP + N - FP) / (P + N)), threshold=float(thr[k]))
 
 # %% ../nbs/17_metrics.ipynb #b907043f
 def youden_threshold(labels, scores) -> float:
     "Score threshold at the Youden index of the ROC (argmax TPR - FPR; ties -> the highest threshold)."
     labels, scores = check_scores(labels, scores)
-    tp, fp, thr = _weighted_counts(labels, scores, np.ones(len(labels)))
-    return float(_metrics_from_counts(tp, fp, thr)['threshold'][0])
+    return _metrics(labels, scores)['threshold']
 
 # %% ../nbs/17_metrics.ipynb #39d8223c
-def _point_metrics(labels, scores):
-    tp, fp, thr = _weighted_counts(labels, scores, np.ones(len(labels)))
-    return {k: float(v[0]) for k, v in _metrics_from_counts(tp, fp, thr).items()}
-
 def _stratified_weights(labels, n_boot, rng):
     "Bootstrap weights (draw counts per item), resampling healthy and cancerous items separately."
     n = len(labels); w = np.zeros((n_boot, n))
@@ -80,16 +61,15 @@ METRIC_NAMES = ('auc', 'ap', 'f1', 'ca')
 def detection_metrics(labels, scores, n_boot:int=1000, seed:int=0, ci:float=0.95, name=None, chunk:int=250) -> dict:
     "AUC, AP, F1 and CA (at the Youden threshold) with bootstrap `ci` intervals as `<metric>_lo`/`<metric>_hi`."
     labels, scores = check_scores(labels, scores, name)
-    out = _point_metrics(labels, scores)
+    out = _metrics(labels, scores)
     out.update(n=int(len(labels)), n_pos=int(labels.sum()))
     if n_boot:
         rng, boots = np.random.default_rng(seed), []
         for start in range(0, n_boot, chunk):
-            w = _stratified_weights(labels, min(chunk, n_boot - start), rng)
-            boots.append(_metrics_from_counts(*_weighted_counts(labels, scores, w)))
+            boots += [_metrics(labels, scores, w) for w in _stratified_weights(labels, min(chunk, n_boot - start), rng)]
         q = [(1 - ci) / 2 * 100, (1 + ci) / 2 * 100]
         for m in METRIC_NAMES:
-            lo, hi = np.percentile(np.concatenate([b[m] for b in boots]), q)
+            lo, hi = np.percentile([b[m] for b in boots], q)
             out[f'{m}_lo'], out[f'{m}_hi'] = float(lo), float(hi)
     return out
 
@@ -97,11 +77,12 @@ def detection_metrics(labels, scores, n_boot:int=1000, seed:int=0, ci:float=0.95
 def roc_points(labels, scores) -> tuple[np.ndarray, np.ndarray]:
     "(FPR, TPR) of the ROC, starting at (0, 0)."
     labels, scores = check_scores(labels, scores)
-    tp, fp, _ = _weighted_counts(labels, scores, np.ones(len(labels)))
-    return np.r_[0, fp[0] / fp[0, -1]], np.r_[0, tp[0] / tp[0, -1]]
+    fpr, tpr, _ = roc_curve(labels, scores)
+    return fpr, tpr
 
 def pr_points(labels, scores) -> tuple[np.ndarray, np.ndarray]:
     "(recall, precision) of the precision-recall curve, starting at recall 0 with precision 1."
+    from sklearn.metrics import precision_recall_curve
     labels, scores = check_scores(labels, scores)
-    tp, fp, _ = _weighted_counts(labels, scores, np.ones(len(labels)))
-    return np.r_[0, tp[0] / tp[0, -1]], np.r_[1, tp[0] / (tp[0] + fp[0])]
+    prec, rec, _ = precision_recall_curve(labels, scores)
+    return rec[::-1], prec[::-1]

@@ -12,8 +12,8 @@ from .metrics import detection_metrics, roc_points, pr_points, METRIC_NAMES
 
 # %% auto #0
 __all__ = ['PAPER_TABLE1', 'METHOD_ORDER', 'METHOD_LABELS', 'SCORE_LABELS', 'row_label', 'sidecar_path', 'write_scores',
-           'method_from_path', 'read_scores', 'run_dir_lpips_backbone', 'gather_scores', 'table1', 'table1_markdown',
-           'write_table1', 'figure3', 'save_figure', 'roc_pr_curves']
+           'method_from_path', 'read_scores', 'score_to_file', 'gather_scores', 'table1', 'table1_markdown',
+           'write_table1', 'figure3', 'save_figure', 'roc_pr_curves', 'show_rows']
 
 # %% ../nbs/18_report.ipynb #a7b2dea4
 PAPER_TABLE1 = pd.DataFrame([
@@ -27,9 +27,11 @@ PAPER_TABLE1 = pd.DataFrame([
     ('fanogan',     'lpips',    .865, .902, .875, .830),
 ], columns=['method', 'score', 'auc', 'ap', 'f1', 'ca'])
 
-METHOD_ORDER = ('supervised', 'translation', 'stylegan2', 'fanogan', 'colour')
-METHOD_LABELS = dict(supervised='Supervised', translation='Proposed', stylegan2='StyleGAN2', fanogan='f-AnoGAN', colour='Colour floor')
-SCORE_LABELS = dict(ssim='SSIM', lpips='LPIPS', original='original', p_cancer='')
+METHOD_ORDER = ('supervised', 'translation', 'stylegan2', 'fanogan', 'ae', 'colour', 'blur')
+METHOD_LABELS = dict(supervised='Supervised', translation='Proposed', stylegan2='StyleGAN2', fanogan='f-AnoGAN', ae='Plain autoencoder',
+                     colour='Colour floor', blur='Blur floor')
+SCORE_LABELS = dict(ssim='SSIM', lpips='LPIPS', original='original', p_cancer='', ssim_own='SSIM, own style',
+                    ssim_random='SSIM, random styles', ssim_exemplar_min='SSIM, closest exemplar', colour='', mse='MSE')
 
 # %% ../nbs/18_report.ipynb #6cd13e8b
 def row_label(method:str, score:str, meta:dict|None=None) -> str:
@@ -53,16 +55,22 @@ def sidecar_path(csv_path) -> Path:
     "The metadata sidecar of a score CSV: `scores_<method>.json` beside `scores_<method>.csv`."
     return Path(csv_path).with_suffix('.json')
 
+def _csv_digest(path) -> str:
+    import hashlib
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
 def write_scores(df:pd.DataFrame, path, **meta) -> Path:
-    "Write a score table (`path,label,score_<name>...`) to CSV and `meta` (plain types) to its sidecar, atomically."
+    "Write a score table (`path,label,score_<name>...`) to CSV and `meta` (plain types) to its sidecar, atomically and in step."
     path = Path(path)
     missing = {'path', 'label'} - set(df.columns)
     if missing or not any(c.startswith('score_') for c in df.columns):
         raise HistoError(path, f"score table needs columns path, label, score_<name>; has {list(df.columns)}")
     meta = {k: v for k, v in meta.items() if v is not None}
     meta.setdefault('method', method_from_path(path))
-    with atomic_path(path) as tmp: df.to_csv(tmp, index=False)
-    atomic_write_text(sidecar_path(path), json.dumps(meta, indent=1, default=str))
+    with atomic_path(path) as tmp:
+        df.to_csv(tmp, index=False)
+        meta.update(rows=len(df), sha256=_csv_digest(tmp))
+        atomic_write_text(sidecar_path(path), json.dumps(meta, indent=1, default=str))
     return path
 
 def method_from_path(path) -> str:
@@ -82,22 +90,19 @@ def read_scores(path) -> pd.DataFrame:
     if sidecar_path(path).exists():
         try: meta = json.loads(sidecar_path(path).read_text())
         except Exception as e: raise HistoError(sidecar_path(path), f"cannot read score metadata ({e})") from e
+        if 'sha256' in meta and meta['sha256'] != _csv_digest(path):
+            raise HistoError(path, f"does not match its metadata {sidecar_path(path).name} (an interrupted or edited write); score again")
     meta.setdefault('method', method_from_path(path))
-    if 'score_lpips' in df.columns and not meta.get('lpips_backbone'):
-        bb = run_dir_lpips_backbone(path.parent/meta['method'])
-        if bb: meta['lpips_backbone'] = bb
     df.attrs.update(meta, source=str(path))
     return df
 
-def run_dir_lpips_backbone(run_dir) -> str|None:
-    "The LPIPS backbone recorded in a run folder's checkpoint configuration, if any (fallback when a score file has no sidecar)."
-    ck = Path(run_dir)/'checkpoint.pt'
-    if not ck.exists(): return None
-    try:
-        import torch
-        cfg = torch.load(ck, map_location='cpu', weights_only=True).get('config', {})
-    except Exception: return None
-    return cfg.get('lpips_backbone') or None
+# %% ../nbs/18_report.ipynb #ce2bab0d
+def score_to_file(detector, ds, path, bs:int=64, progress:bool=True, **meta) -> pd.DataFrame:
+    "Score every patch of `ds` with `detector` and write `path` (+ sidecar with `detector.metadata()` and `meta`); returns the table."
+    from histo_i2i.detector import score_dataset
+    df = score_dataset(detector, ds, bs=bs, progress=progress)
+    write_scores(df, path, **detector.metadata(), **meta)
+    return df
 
 # %% ../nbs/18_report.ipynb #3aba2935
 def gather_scores(source) -> dict:
@@ -203,4 +208,17 @@ def roc_pr_curves(scores, path=None):
     for ax in (a, b): ax.legend(fontsize=7, loc='lower right' if ax is a else 'lower left')
     fig.tight_layout()
     if path is not None: save_figure(fig, path)
+    return fig
+
+# %% ../nbs/18_report.ipynb #44e5f8ab
+def show_rows(rows, titles, title=None):
+    "Rows of N×3×H×W tensors in [-1, 1] as one image strip per row, each with its title; returns the figure."
+    import matplotlib.pyplot as plt
+    import torch
+    from histo_i2i.data import to_image
+    fig, axes = plt.subplots(len(rows), 1, figsize=(1.3 * max(len(r) for r in rows), 1.4 * len(rows)), squeeze=False)
+    for ax, r, t in zip(axes[:, 0], rows, titles):
+        ax.imshow(to_image(torch.cat(list(r.detach().float().cpu()), 2))); ax.set_title(t, fontsize=9, loc='left'); ax.axis('off')
+    if title: fig.suptitle(title)
+    fig.tight_layout()
     return fig

@@ -1,7 +1,8 @@
-"Baselines (f-AnoGAN, StyleGAN2 projection, supervised classifier): a tiny fit, a save, and a round trip through load_detector."
+"Baselines (f-AnoGAN, StyleGAN2 projection, plain autoencoder, supervised classifier): a tiny fit through the engine, and a round trip through load_detector."
 import numpy as np, pytest, torch
 from histo_i2i.detector import METHODS, load_detector, score_dataset
-from histo_i2i.fanogan import FAnoGANDetector, toy_tissue
+from histo_i2i.synth import toy_tissue
+from histo_i2i.fanogan import FAnoGANDetector
 from histo_i2i.stylegan2 import StyleGAN2Detector
 from histo_i2i.supervised import SupervisedDetector
 
@@ -16,8 +17,10 @@ class LabelledPatches(torch.utils.data.Dataset):
     def __getitem__(self, i): return self.x[i], int(self.labels[i])
 
 TINY = {
-    'fanogan': dict(size=32, width=8, z_dim=8, iters=2, encoder_iters=2, batch_size=4),
-    'stylegan2': dict(size=32, width=8, z_dim=8, w_dim=8, n_mlp=2, iters=2, batch_size=4, projection_steps=4, w_avg_samples=50),
+    'fanogan': dict(size=32, width=8, z_dim=8, iters=4, d_steps=2, batch_size=4, lpips_backbone='random'),
+    'ae': dict(size=32, width=4, n_down=2, iters=3, batch_size=4),
+    'stylegan2': dict(size=32, width=8, z_dim=8, w_dim=8, n_mlp=2, iters=2, batch_size=4, projection_steps=4, w_avg_samples=50,
+                      lpips_backbone='random'),
     'supervised': dict(arch='small_cnn', width=4, iters=3, batch_size=4),
 }
 
@@ -26,12 +29,13 @@ def test_registered():
     assert METHODS['fanogan'] is FAnoGANDetector and METHODS['stylegan2'] is StyleGAN2Detector
     assert METHODS['supervised'] is SupervisedDetector
 
-@pytest.mark.parametrize('method', ['fanogan', 'stylegan2', 'supervised'])
+@pytest.mark.parametrize('method', ['fanogan', 'stylegan2', 'ae', 'supervised'])
 def test_round_trip(method, tmp_path):
     torch.set_num_threads(1)
     ds = LabelledPatches()
-    det = METHODS[method](device='cpu', seed=0, **TINY[method]).fit(ds, progress=False)
-    run = det.save(tmp_path/method).parent
+    run = tmp_path/method
+    det = METHODS[method](device='cpu', seed=0, **TINY[method]).fit(ds, run_dir=run, progress=False)
+    assert det.step == TINY[method]['iters'] and (run/'history.csv').exists()
     assert torch.load(run/'checkpoint.pt', weights_only=True)['config']['method'] == method
     det2 = load_detector(run, device='cpu')
     assert type(det2) is type(det) and det2.config == det.config

@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from histo_i2i.core import shared_data, skip_reason
-from histo_i2i.data import pcam_folder, patch_dataset, patch_dataloaders, load_batch
+from histo_i2i.data import pcam_folder, patch_dataset, training_loader, Augment, load_batch
 
 PCAM = shared_data('pcam-subset')
 pytestmark = pytest.mark.skipif(PCAM is None, reason=skip_reason('pcam-subset'))
@@ -34,12 +34,16 @@ def test_values_and_sizes():
     assert load_batch(ds.with_size(32), 2).shape == (2, 3, 32, 32)
 
 
-def test_dataloaders_batch():
-    train = pcam_folder(PCAM, 'train', labels=(0,), size=64, limit=32, seed=0)
-    valid = pcam_folder(PCAM, 'valid', size=64, limit=16, seed=0)
-    dls = patch_dataloaders(train, valid, bs=8, colour_jitter=0.05, seed=0, device='cpu')
-    x, y = dls.train.one_batch()
-    assert x.shape == (8, 3, 64, 64) and (y == 0).all() and x.min() >= -1 and x.max() <= 1
-    vx, vy = next(iter(dls.valid))
-    assert vx.shape == (8, 3, 64, 64) and torch.equal(vx, load_batch(valid, 8))
-    assert sum(len(b[0]) for b in dls.valid) == 16
+def test_training_feed():
+    "The training feed on real patches: deterministic batches per iteration, augmented within [-1, 1], stain jitter changes colour only a little."
+    train = pcam_folder(PCAM, 'train', labels=(0,), limit=64, seed=0)
+    dl = training_loader(train, 8, seed=0)
+    dl.batch_sampler.start, dl.batch_sampler.n = 3, 2
+    (x, y), (x2, _) = list(dl)
+    dl.batch_sampler.start, dl.batch_sampler.n = 3, 1
+    assert torch.equal(next(iter(dl))[0], x) and x.shape == (8, 3, 96, 96) and (y == 0).all()
+    aug = Augment(crop=64, stain=0.05, brightness=0.05)
+    xa = aug(x, torch.Generator().manual_seed(0))
+    assert xa.shape == (8, 3, 64, 64) and xa.min() >= -1 and xa.max() <= 1
+    assert torch.equal(xa, aug(x, torch.Generator().manual_seed(0)))
+    assert 0.005 < (xa.mean((2, 3)) - x.mean((2, 3))).abs().mean() < 0.2

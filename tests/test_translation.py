@@ -7,7 +7,7 @@ from histo_i2i.translation import TranslationConfig
 from histo_i2i.translation_detector import TranslationDetector
 
 TINY = dict(size=32, width=8, n_res=1, mlp_dim=16, style_dim=4, d_width=8, d_scales=1, batch_size=4, lr=2e-3,
-            checkpoint_every=10, sample_every=20, lpips_backbone='random')
+            checkpoint_every=10, n_exemplars=4, n_styles=2, lpips_backbone='random')
 
 @pytest.fixture(scope='module')
 def demo(tmp_path_factory):
@@ -25,17 +25,17 @@ def test_cancerous_score_higher(demo, fitted):
     det, run = fitted
     valid = demo[1]
     df = score_dataset(det, valid, progress=False)
-    assert list(df.columns) == ['path', 'label', 'score_ssim', 'score_lpips']
+    assert list(df.columns) == ['path', 'label'] + [f'score_{k}' for k in det.score_names]
+    assert det.score_names[:2] == ('ssim', 'lpips')      # the recommended score first
     assert len(df) == len(valid) and (df.label == 1).sum() > 0 and (df.label == 0).sum() > 0
-    assert np.isfinite(df[['score_ssim', 'score_lpips']].to_numpy()).all()
+    assert np.isfinite(df.filter(like='score_').to_numpy()).all()
     m = df.groupby('label').score_ssim.mean()
     assert m[1] > m[0], m
 
 def test_run_dir_and_reload(fitted, demo):
     det, run = fitted
-    det.save(run)
-    assert (run/'checkpoint.pt').exists() and (run/'checkpoints'/'iter_000010.pt').exists()
-    assert (run/'samples'/'iter_000020.png').exists() and (run/'losses.csv').exists()
+    assert (run/'checkpoint.pt').exists() and (run/'history.csv').exists()
+    assert pd.read_csv(run/'history.csv').step.tolist() == list(range(1, 21))
     ck = torch.load(run/'checkpoint.pt', weights_only=True)
     assert ck['config']['method'] == 'translation' and ck['step'] == 20
     det2 = load_detector(run, device='cpu')
@@ -51,3 +51,18 @@ def test_resume_after_kill(demo, tmp_path):
     det2 = TranslationDetector(TranslationConfig(**TINY), device='cpu').fit(demo[0], iters=6, run_dir=run, progress=False)
     assert det2.step == 6 and len(det2.history) == 6
     assert det2.history[:4] == det.history
+    assert pd.read_csv(run/'history.csv').step.tolist() == list(range(1, 7))
+
+def test_killed_and_resumed_equals_uninterrupted(demo, tmp_path):
+    "For a fixed seed, a run killed after iteration 5 (last checkpoint at 4) and resumed gives the losses of an uninterrupted run."
+    from fastai.callback.core import Callback
+    class Kill(Callback):
+        def after_batch(self):
+            if self.learn.engine.det.step == 5: raise RuntimeError('killed')
+    cfg = TranslationConfig(**{**TINY, 'checkpoint_every': 4})
+    full = TranslationDetector(cfg, device='cpu').fit(demo[0], iters=8, run_dir=tmp_path/'full', progress=False)
+    with pytest.raises(RuntimeError, match='killed'):
+        TranslationDetector(cfg, device='cpu').fit(demo[0], iters=8, run_dir=tmp_path/'killed', progress=False, cbs=[Kill()])
+    assert pd.read_csv(tmp_path/'killed'/'history.csv').step.tolist() == [1, 2, 3, 4]
+    TranslationDetector(cfg, device='cpu').fit(demo[0], iters=8, run_dir=tmp_path/'killed', progress=False)
+    pd.testing.assert_frame_equal(pd.read_csv(tmp_path/'killed'/'history.csv'), pd.read_csv(tmp_path/'full'/'history.csv'))
