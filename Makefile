@@ -8,7 +8,7 @@ PROFILE ?= demo
 export OMP_NUM_THREADS ?= 2
 export MKL_NUM_THREADS ?= 2
 
-.PHONY: install sync test test-notebooks test-pytest reproduce bench clean
+.PHONY: install sync test test-notebooks test-pytest reproduce bench notebooks notebooks-paper notebooks-library clean
 
 $(STAMP): settings.ini setup.py
 	test -x $(PY) || python3 -m venv $(VENV)
@@ -37,6 +37,17 @@ test: sync test-notebooks test-pytest
 ## the main job: every narrative notebook on the named profile (default: synthetic demo slides) into runs/$(PROFILE)/
 reproduce: install
 	$(VENV)/bin/histo-i2i reproduce --profile $(PROFILE)
+
+## store outputs in the notebooks: the paper notebooks re-run on $(PROFILE) (as make reproduce, into runs/$(PROFILE)/),
+## then the library notebooks executed in place as nbdev_test runs them (NBS="nbs/17_metrics.ipynb ..." picks some)
+NBS ?= $(sort $(wildcard nbs/[0-9]*.ipynb))
+notebooks: notebooks-paper notebooks-library
+
+notebooks-paper: install
+	$(PY) tools/notebooks.py paper --profile $(PROFILE)
+
+notebooks-library: install
+	$(PY) tools/notebooks.py library $(NBS)
 
 clean:
 	rm -rf runs _proc _docs
