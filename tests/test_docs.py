@@ -15,7 +15,8 @@ NBS = ROOT/'nbs'
 API_PAGE = '17_metrics.ipynb'   # the API page opened in the browser (it stores a figure among its outputs)
 
 
-def _chromium() -> str:
+@pytest.fixture(scope='module')
+def chromium() -> str:
     exe = next((shutil.which(n) for n in ('chromium', 'chromium-browser', 'google-chrome') if shutil.which(n)), None)
     if exe: return exe
     if os.environ.get('CI', '').lower() in ('true', '1'):
@@ -100,8 +101,9 @@ def _open_in_chromium(exe:str, page:Path, tmp:Path) -> dict:
 
 
 @pytest.mark.parametrize('notebook', ['index.ipynb', API_PAGE])
-def test_page_in_chromium(site, notebook, tmp_path):
-    exe = _chromium()
+def test_page_in_chromium(chromium, site, notebook, tmp_path):
+    "Requests `chromium` first, so that a machine without it skips before building the site."
+    exe = chromium
     page = site/page_name(notebook)
     seen = _open_in_chromium(exe, page, tmp_path)
     assert seen['title'], f"{page.name} has no title"
