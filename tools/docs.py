@@ -71,7 +71,7 @@ def site_plan(nbs:Path, log=print) -> list[tuple[str|None, list[str]]]:
 
 # ---------------------------------------------------------------- processing (one process per worker, like nbdev)
 def _process(args):
-    "Run nbdev's doc processors over one notebook; returns (rel, notebook dict, problems)."
+    "Run nbdev's doc processors over one notebook; returns (rel, notebook dict, problems, cells run for imports only)."
     src, rel, strict = args
     os.environ['IN_TEST'] = '1'
     os.chdir(Path(src).parent)
@@ -84,6 +84,7 @@ def _process(args):
         imports, and that a failing cell is reported instead of stopping the site unless `strict`."""
         def __call__(self, cell):
             if not getattr(self.nb, 'has_docs_', None) or not hasattr(self, 'k'): return
+            if str(getattr(self.nb, 'frontmatter_', {}).get('skip_showdoc', '')).lower() in ('true', '1', 'yes'): return
             with warnings.catch_warnings():
                 warnings.simplefilter('ignore')
                 if not _do_eval(cell): return
@@ -105,9 +106,8 @@ def _process(args):
     nb = read_nb(src)
     nb.path_ = str(src)
     Procs()(nb)
-    problems += [f"mixed:{rel}"] * len(mixed)
     from execnb.nbio import nb2dict
-    return rel, nb2dict(nb), problems
+    return rel, nb2dict(nb), problems, len(mixed)
 
 
 # ---------------------------------------------------------------- rendering
@@ -293,14 +293,14 @@ def build(out=None, workers:int=2, strict:bool=False, log=print) -> Path:
     with ProcessPoolExecutor(max(1, workers), mp_context=get_context('spawn')) as ex:
         try: results = list(ex.map(worker, jobs))
         except Exception as e: raise DocsError(f"processing the notebooks failed: {e}") from e
-    problems = [p for _, _, ps in results for p in ps if not p.startswith('mixed:')]
-    for p in problems: log(f"warning: {p}")
-    mixed = [p[6:] for _, _, ps in results for p in ps if p.startswith('mixed:')]
-    if mixed: log(f"note: {len(mixed)} cells in {len(set(mixed))} notebooks mix imports with other code; nbdev_docs "
-                  f"would run them whole to prepare show_doc, this build runs only their imports")
+    for _, _, ps, _ in results:
+        for p in ps: log(f"warning: {p}")
+    mixed = [(rel, n) for rel, _, _, n in results if n]
+    if mixed: log(f"note: {sum(n for _, n in mixed)} cells in {len(mixed)} notebooks mix imports with other code; "
+                  f"nbdev_docs would run them whole to prepare show_doc, this build runs only their imports")
     tmp = Path(tempfile.mkdtemp(prefix='.docs-', dir=out.parent))
     try:
-        render_site({rel: nb for rel, nb, _ in results}, groups, tmp, nbs, cfg)
+        render_site({rel: nb for rel, nb, _, _ in results}, groups, tmp, nbs, cfg)
         (tmp/'.nojekyll').touch()
         if out.exists(): shutil.rmtree(out)
         tmp.rename(out)
