@@ -8,7 +8,7 @@ PROFILE ?= demo
 export OMP_NUM_THREADS ?= 2
 export MKL_NUM_THREADS ?= 2
 
-.PHONY: install sync test test-notebooks test-pytest reproduce bench clean
+.PHONY: install sync test test-notebooks test-pytest reproduce bench docs docs-quarto notebooks notebooks-paper notebooks-library clean
 
 $(STAMP): settings.ini setup.py
 	test -x $(PY) || python3 -m venv $(VENV)
@@ -37,6 +37,28 @@ test: sync test-notebooks test-pytest
 ## the main job: every narrative notebook on the named profile (default: synthetic demo slides) into runs/$(PROFILE)/
 reproduce: install
 	$(VENV)/bin/histo-i2i reproduce --profile $(PROFILE)
+
+## the documentation site from the notebooks and their stored outputs into _docs/ (offline; open _docs/index.html)
+docs: install
+	$(PY) tools/docs.py
+
+## the same pages through nbdev's processors and Quarto, as nbdev_docs does but leaving README.md alone; needs `quarto` on PATH
+docs-quarto: install
+	@command -v quarto >/dev/null || { echo "quarto is not on PATH: install Quarto (quarto.org, or pip install quarto-cli where GitHub is reachable), or use make docs"; exit 1; }
+	$(VENV)/bin/nbdev_proc_nbs
+	cd _proc && quarto render --no-cache
+	rm -rf _docs && mv _proc/_docs _docs
+
+## store outputs in the notebooks: the paper notebooks re-run on $(PROFILE) (as make reproduce, into runs/$(PROFILE)/),
+## then the library notebooks executed in place as nbdev_test runs them (NBS="nbs/17_metrics.ipynb ..." picks some)
+NBS ?= $(sort $(wildcard nbs/[0-9]*.ipynb))
+notebooks: notebooks-paper notebooks-library
+
+notebooks-paper: install
+	$(PY) tools/notebooks.py paper --profile $(PROFILE)
+
+notebooks-library: install
+	$(PY) tools/notebooks.py library $(NBS)
 
 clean:
 	rm -rf runs _proc _docs
