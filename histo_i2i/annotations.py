@@ -147,10 +147,10 @@ def write_asap_xml(path, annotations:list[Annotation]) -> Path:
     return Path(path)
 
 # %% ../nbs/03_annotations.ipynb #904aa53d
-def polygon_mask(coords:np.ndarray, shape_hw, downsample:float) -> np.ndarray:
-    "Boolean mask of the pixels whose centres lie inside the level-0 polygon `coords` on a grid of `downsample`."
+def polygon_mask(coords:np.ndarray, shape_hw, downsample:float, origin=(0., 0.)) -> np.ndarray:
+    "Boolean mask of the pixels whose centres lie inside the level-0 polygon `coords` on a grid of `downsample` whose corner is level-0 `origin` (x, y)."
     m = np.zeros(tuple(shape_hw), bool)
-    c = np.asarray(coords, dtype=np.float64) / downsample - 0.5
+    c = (np.asarray(coords, dtype=np.float64) - np.asarray(origin, dtype=np.float64)) / downsample - 0.5
     rr, cc = draw_polygon(c[:, 1], c[:, 0], shape=m.shape)
     m[rr, cc] = True
     return m

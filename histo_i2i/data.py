@@ -30,8 +30,8 @@ def read_image(path) -> np.ndarray:
     return arr
 
 def to_tensor(arr:np.ndarray) -> torch.Tensor:
-    "uint8 H×W×3 array -> float32 3×H×W tensor in [-1, 1]."
-    return torch.from_numpy(np.require(arr, np.uint8, ['C', 'W'])).permute(2, 0, 1).float().div_(127.5).sub_(1.0)
+    "uint8 H×W×3 (or N×H×W×3) array -> float32 3×H×W (or N×3×H×W) tensor in [-1, 1]."
+    return torch.from_numpy(np.require(arr, np.uint8, ['C', 'W'])).movedim(-1, -3).float().div_(127.5).sub_(1.0).contiguous()
 
 def to_image(t:torch.Tensor) -> np.ndarray:
     "float tensor 3×H×W (or N×3×H×W) in [-1, 1] -> uint8 H×W×3 (or N×H×W×3) array, for display and saving."

@@ -12,16 +12,12 @@ from .core import HistoError, atomic_path
 from .slide import open_slide, Slide
 from .annotations import read_asap_xml, TUMOUR_GROUPS, EXCLUSION_GROUPS
 from .tiling import tile_slide, read_manifest, read_patch
+from .data import to_tensor
 
 # %% auto #0
-__all__ = ['patches_to_tensor', 'model_patch_px', 'score_slide', 'slide_score', 'patch_footprint', 'score_grid',
-           'plot_slide_heatmap', 'slide_heatmap']
+__all__ = ['model_patch_px', 'score_slide', 'slide_score', 'patch_footprint', 'score_grid', 'plot_slide_heatmap', 'slide_heatmap']
 
 # %% ../nbs/19_heatmap.ipynb #8ddcc95c
-def patches_to_tensor(patches) -> torch.Tensor:
-    "uint8 N×H×W×3 RGB patches -> float32 N×3×H×W in [-1, 1]."
-    return torch.as_tensor(np.asarray(patches)).permute(0, 3, 1, 2).float().div(127.5).sub(1).contiguous()
-
 def model_patch_px(detector, default:int=64) -> int:
     "The patch side a slide is tiled at for `detector`: the side it was trained on, else its input size."
     cfg = getattr(detector, 'config', None)
@@ -40,7 +36,7 @@ def score_slide(detector, manifest:pd.DataFrame, slide=None, min_tissue:float=0.
         starts = range(0, len(rows), bs)
         for i in (progress_bar(starts, leave=False) if progress else starts):
             batch = np.stack([read_patch(r, slide) for r in rows.iloc[i:i + bs].itertuples(index=False)])
-            s = detector.score(patches_to_tensor(batch), bs=bs)
+            s = detector.score(to_tensor(batch), bs=bs)
             for k in detector.score_names: scores[k].append(np.asarray(s[k], dtype=np.float64).reshape(-1))
     finally:
         if own: slide.close()

@@ -12,7 +12,8 @@ import openslide
 from .core import HistoError, atomic_path, shared_data, skip_reason
 
 # %% auto #0
-__all__ = ['SlideError', 'write_tiff_slide', 'mpp_from_properties', 'Slide', 'read_size', 'resize_rgb', 'open_slide']
+__all__ = ['SlideError', 'write_tiff_pyramid', 'write_tiff_slide', 'mpp_from_properties', 'Slide', 'read_size', 'resize_rgb',
+           'open_slide']
 
 # %% ../nbs/01_slide.ipynb #dc20e33c
 class SlideError(HistoError):
@@ -29,22 +30,28 @@ def _block_mean(rgb:np.ndarray, f:int) -> np.ndarray:
     a = a.reshape((h+hp)//f, f, (w+wp)//f, f, -1).mean((1, 3))
     return np.rint(a).astype(np.uint8)
 
+def write_tiff_pyramid(path, levels, mpp:float|None=0.5, *, tile:int=64, compression=None, description=None) -> Path:
+    "Write pyramid `levels` [(data, (h, w)), ...] — arrays, or iterables of tiles in row order (encoded when `compression` is given) — as a tiled TIFF that OpenSlide reads; atomic."
+    import tifffile
+    big = sum(h * w * 3 for _, (h, w) in levels) > 2**31
+    with atomic_path(path, suffix='.tif') as tmp, tifffile.TiffWriter(tmp, bigtiff=big) as tw:
+        for i, (data, (h, w)) in enumerate(levels):
+            kw = {} if mpp is None else dict(resolution=(1e4/(mpp*2**i), 1e4/(mpp*2**i)), resolutionunit='CENTIMETER')
+            if not isinstance(data, np.ndarray): kw.update(shape=(h, w, 3), dtype=np.uint8)
+            tw.write(data, tile=(tile, tile), photometric='rgb', compression=compression, subfiletype=1 if i else 0,
+                     metadata=None, description=description if i == 0 else None, software='histo_i2i', **kw)
+    return Path(path)
+
 def write_tiff_slide(path, rgb:np.ndarray, mpp:float|None=0.5, *, tile:int=64, n_levels:int|None=None,
                      compression=None) -> Path:
     "Write `rgb` (HxWx3 uint8) as a tiled pyramidal TIFF (levels downsampled by 2) that OpenSlide reads; atomic."
-    import tifffile
     rgb = np.ascontiguousarray(rgb, dtype=np.uint8)
     if rgb.ndim != 3 or rgb.shape[2] != 3: raise HistoError(path, f"image must be HxWx3 RGB, got shape {rgb.shape}")
     if n_levels is None:
         n_levels = 1
         while max(rgb.shape[:2]) / 2**n_levels >= tile: n_levels += 1
-    with atomic_path(path, suffix='.tif') as tmp, tifffile.TiffWriter(tmp, bigtiff=rgb.nbytes > 2**31) as tw:
-        for i in range(n_levels):
-            a = _block_mean(rgb, 2**i)
-            kw = {} if mpp is None else dict(resolution=(1e4/(mpp*2**i), 1e4/(mpp*2**i)), resolutionunit='CENTIMETER')
-            tw.write(a, tile=(tile, tile), photometric='rgb', compression=compression,
-                     subfiletype=1 if i else 0, metadata=None, **kw)
-    return Path(path)
+    levels = [_block_mean(rgb, 2**i) for i in range(n_levels)]
+    return write_tiff_pyramid(path, [(a, a.shape[:2]) for a in levels], mpp, tile=tile, compression=compression)
 
 # %% ../nbs/01_slide.ipynb #dbbaa521
 def mpp_from_properties(props) -> float|None:

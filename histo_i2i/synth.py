@@ -7,35 +7,22 @@ from __future__ import annotations
 import os, math, time
 from dataclasses import dataclass, field
 from pathlib import Path
-from xml.sax.saxutils import quoteattr
 import numpy as np
 from .core import HistoError, atomic_path, atomic_write_text
+from .slide import write_tiff_pyramid
+from .annotations import Annotation, polygon_mask, write_asap_xml
 
 # %% auto #0
 __all__ = ['BACKGROUND', 'HEALTHY', 'TUMOUR', 'STYLE', 'rasterise_polygons', 'blob_polygon', 'random_geometry', 'SlideGeometry',
            'hash_uniform', 'hash_uniforms', 'value_noise', 'ridge_noise', 'worley', 'slide_stain', 'stain_to_rgb',
            'NucleusKind', 'make_sprites', 'stamp', 'TissueRenderer', 'synthetic_patches', 'patch_features',
-           'SyntheticSlide', 'asap_xml', 'make_synthetic_slide', 'toy_tissue']
+           'SyntheticSlide', 'make_synthetic_slide', 'toy_tissue']
 
 # %% ../nbs/04_synth.ipynb #91aaff16
 def rasterise_polygons(polygons, x0=0., y0=0., width=1, height=1, step=1.) -> np.ndarray:
     "Bool (height, width) mask of pixels whose centres `(x0+(j+.5)*step, y0+(i+.5)*step)` (level-0) lie inside any polygon."
     out = np.zeros((height, width), bool)
-    for poly in polygons:
-        p = np.asarray(poly, np.float64)
-        u, v = (p[:,0]-x0)/step - .5, (p[:,1]-y0)/step - .5
-        if u.max() < -1 or v.max() < -1 or v.min() > height: continue
-        u1, v1, u2, v2 = u, v, np.roll(u, -1), np.roll(v, -1)
-        lo, hi = np.minimum(v1, v2), np.maximum(v1, v2)
-        i0, i1 = np.clip(np.ceil(lo), 0, height).astype(int), np.clip(np.ceil(hi), 0, height).astype(int)
-        n = i1 - i0
-        if n.sum() == 0: continue
-        e = np.repeat(np.arange(len(u)), n)
-        rows = np.arange(n.sum()) - np.repeat(np.cumsum(n) - n, n) + i0[e]
-        uc = u1[e] + (rows - v1[e]) * (u2[e]-u1[e]) / (v2[e]-v1[e])
-        k = np.clip(np.floor(uc).astype(np.int64) + 1, 0, width)
-        diff = np.bincount(rows * (width + 1) + k, minlength=height * (width + 1)).reshape(height, width + 1)
-        out ^= (np.cumsum(diff[:, :width], axis=1) % 2).astype(bool)
+    for poly in polygons: out |= polygon_mask(poly, (height, width), step, (x0, y0))
     return out
 
 # %% ../nbs/04_synth.ipynb #09573c24
@@ -585,23 +572,6 @@ class SyntheticSlide:
     exclusion_polygons: list = field(default_factory=list)
 
 # %% ../nbs/04_synth.ipynb #104efff9
-def asap_xml(tumour_polygons, exclusion_polygons=()) -> str:
-    "CAMELYON16 / ASAP XML text for tumour (`Tumor`) and exclusion (`_2`) polygons."
-    lines = ['<?xml version="1.0"?>', '<ASAP_Annotations>', '\t<Annotations>']
-    items = [('Tumor', p) for p in tumour_polygons] + [('_2', p) for p in exclusion_polygons]
-    for i, (grp, p) in enumerate(items):
-        colour = '#F4FA58' if grp == 'Tumor' else '#64FE2E'
-        lines.append(f'\t\t<Annotation Name={quoteattr(f"Annotation {i}")} Type="Polygon" PartOfGroup="{grp}" Color="{colour}">')
-        lines.append('\t\t\t<Coordinates>')
-        lines += [f'\t\t\t\t<Coordinate Order="{k}" X="{x:.2f}" Y="{y:.2f}" />' for k, (x, y) in enumerate(np.asarray(p))]
-        lines += ['\t\t\t</Coordinates>', '\t\t</Annotation>']
-    lines += ['\t</Annotations>', '\t<AnnotationGroups>']
-    for grp, col in (('Tumor', '#FF0000'), ('_2', '#00FF00')):
-        lines += [f'\t\t<Group Name="{grp}" PartOfGroup="None" Color="{col}">', '\t\t\t<Attributes />', '\t\t</Group>']
-    lines += ['\t</AnnotationGroups>', '</ASAP_Annotations>', '']
-    return '\n'.join(lines)
-
-# %% ../nbs/04_synth.ipynb #a81fe939
 def _encode(tile, quality):
     import imagecodecs
     return imagecodecs.jpeg8_encode(tile, level=quality, colorspace='RGB', outcolorspace='YCBCR', subsampling=(2, 2))
@@ -650,21 +620,13 @@ def make_synthetic_slide(path, width=4096, height=4096, *, tumour=True, seed=0, 
                     if k not in tex_cache: tex_cache[k] = _encode(rend.render(x0, y0, tile, tile, D, labels=lab), quality)
                     yield tex_cache[k]
                 else: yield _encode(rend.render(x0, y0, tile, tile, D, labels=lab), quality)
-    res = 1e4 / mpp    # pixels per centimetre
-    desc = f"histo_i2i synthetic slide seed={seed} mpp={mpp} mode={mode}"
-    with atomic_path(path, suffix='.tif') as tmpf:
-        with __import__('tifffile').TiffWriter(tmpf, bigtiff=width*height > 2**28) as tw:
-            for level, (w, h) in enumerate(dims):
-                D = 2 ** level
-                tw.write(tiles(level), shape=(h, w, 3), dtype=np.uint8, tile=(tile, tile), photometric='rgb',
-                         compression='jpeg', resolution=(res / D, res / D), resolutionunit='CENTIMETER',
-                         subfiletype=0 if level == 0 else 1, metadata=None, description=desc if level == 0 else None,
-                         software='histo_i2i')
-        os.chmod(tmpf, 0o644)
+    write_tiff_pyramid(path, [(tiles(level), (h, w)) for level, (w, h) in enumerate(dims)], mpp, tile=tile, compression='jpeg',
+                       description=f"histo_i2i synthetic slide seed={seed} mpp={mpp} mode={mode}")
     xml_path = None
     if tum:
         xml_path = path.with_suffix('.xml')
-        atomic_write_text(xml_path, asap_xml(tum, exc))
+        write_asap_xml(xml_path, [Annotation(f'Annotation {i}', grp, p) for i, (grp, p) in
+                                  enumerate([('Tumor', p) for p in tum] + [('_2', p) for p in exc])])
     return SyntheticSlide(path, xml_path, mpp, (width, height), tis, tum, exc)
 
 # %% ../nbs/04_synth.ipynb #65c43e30
