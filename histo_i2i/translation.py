@@ -22,16 +22,16 @@ SCORE_STYLES = ('exemplar', 'own', 'random')
 class TranslationConfig(TrainingConfig):
     "Every setting of a translation model, its training and its scoring; saved in checkpoints as a plain dict."
     size: int = 64              # side of the training crops (the model is fully convolutional: it scores whole patches)
-    width: int = 32             # channels after the first convolution (MUNIT `dim`)
+    width: int = 16             # channels after the first convolution (MUNIT `dim`: 64 on a GPU)
     n_down: int = 2             # content encoder downsamplings (content map = size / 2**n_down)
-    n_res: int = 4              # residual blocks in content encoder and decoder
+    n_res: int = 2              # residual blocks in content encoder and decoder (MUNIT: 4)
     style_dim: int = 8
     n_down_style: int = 4       # style encoder downsamplings before global pooling
     mlp_dim: int = 256          # hidden width of the style -> AdaIN MLP
     mlp_layers: int = 3
     pad_type: str = 'reflect'
     init: str = 'kaiming'       # MUNIT: kaiming for the generator, N(0, 0.02) for the discriminator; 'default' = PyTorch's
-    d_width: int = 32           # discriminator width
+    d_width: int = 16           # discriminator width
     d_layers: int = 4           # stride-2 layers per discriminator scale (reduced automatically for small inputs)
     d_scales: int = 3           # image scales the discriminator looks at
     d_sn: bool = False          # spectral norm in the discriminator
@@ -42,9 +42,12 @@ class TranslationConfig(TrainingConfig):
     recon_cyc_w: float = 10.0   # cycle reconstruction x -> translated -> back
     perceptual_w: float = 0.0   # optional LPIPS term between x and its translation
     weight_decay: float = 1e-4
-    batch_size: int = 8         # per domain view (each iteration draws 2 x batch_size healthy patches)
+    batch_size: int = 4         # per domain view (each iteration draws 2 x batch_size healthy patches)
+    lr: float = 5e-4
+    lr_schedule: str = 'cosine'
     score_style: str = 'exemplar'   # recommended score: 'exemplar' (bank of healthy styles), 'own' (E_s(x)) or 'random'
     n_exemplars: int = 8        # healthy exemplar styles kept in the checkpoint for example-guided scoring
+    exemplar_aggregate: str = 'min'  # the recommended exemplar score: 'min' (closest exemplar) or 'mean' over exemplars
     n_styles: int = 4           # random style codes for the 'random' scores
     lpips_backbone: str = ''    # '' = similarity.available_lpips_backbone() at fit time; the label used is stored
     lpips_net: str = 'alex'
@@ -58,6 +61,7 @@ class TranslationConfig(TrainingConfig):
     def __post_init__(self):
         if self.size % (2**self.n_down): raise HistoError(None, f"size {self.size} is not divisible by 2**n_down = {2**self.n_down}")
         if self.score_style not in SCORE_STYLES: raise HistoError(None, f"score_style must be one of {SCORE_STYLES}, not {self.score_style!r}")
+        if self.exemplar_aggregate not in ('min', 'mean'): raise HistoError(None, f"exemplar_aggregate must be 'min' or 'mean', not {self.exemplar_aggregate!r}")
 
 # %% ../nbs/11_translation.ipynb #1595f127
 class ContentEncoder(nn.Sequential):

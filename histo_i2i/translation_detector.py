@@ -21,7 +21,7 @@ __all__ = ['TranslationDetector', 'translation_grid']
 @register_method('translation')
 class TranslationDetector(Trainable, AnomalyDetector):
     "Shared-space translation GAN trained on healthy patches; example-guided 1 − SSIM and LPIPS scores."
-    score_names = ('ssim', 'lpips', 'ssim_exemplar_min', 'ssim_own', 'ssim_random')
+    score_names = ('ssim', 'lpips', 'ssim_exemplar_min', 'ssim_exemplar_mean', 'ssim_own', 'ssim_random')
     config_class = TranslationConfig
     input_policy = 'native'
     batch_chunks = 2
@@ -92,21 +92,29 @@ class TranslationDetector(Trainable, AnomalyDetector):
 
     def score_batch(self, x) -> dict:
         self.model.eval()
-        per = lambda t: torch.stack([1 - ssim(x, o) for o in t])          # K×N
-        main = self.translations(x)
-        s_main = per(main)
-        out = {'ssim': s_main.mean(0), 'lpips': torch.stack([lpips_distance(self.lpips_net, x, o) for o in main]).mean(0)}
-        s_ex = s_main if self.config.score_style == 'exemplar' else per(self.translations(x, 'exemplar'))
-        out['ssim_exemplar_min'] = s_ex.min(0).values
-        out['ssim_own'] = s_main[0] if self.config.score_style == 'own' else per(self.translations(x, 'own'))[0]
-        out['ssim_random'] = s_main.mean(0) if self.config.score_style == 'random' else per(self.translations(x, 'random')).mean(0)
+        per = lambda kind: torch.stack([1 - ssim(x, o) for o in self.translations(x, kind)])     # K×N
+        ex = per('exemplar')
+        out = {'ssim_exemplar_min': ex.min(0).values, 'ssim_exemplar_mean': ex.mean(0), 'ssim_own': per('own')[0],
+               'ssim_random': per('random').mean(0)}
+        style, agg = self.config.score_style, self.config.exemplar_aggregate
+        out['ssim'] = out[f'ssim_exemplar_{agg}' if style == 'exemplar' else f'ssim_{style}']
+        best = self.recommended_translation(x)
+        out['lpips'] = lpips_distance(self.lpips_net, x, best)
         return out
 
+    def recommended_translation(self, x) -> torch.Tensor:
+        "The translation the recommended score compares x with: the closest exemplar's (or the mean over exemplars: first one), own or first random style."
+        t = self.translations(x)
+        if self.config.score_style == 'exemplar' and self.config.exemplar_aggregate == 'min':
+            k = torch.stack([1 - ssim(x, o) for o in t]).argmin(0)
+            return t[k, torch.arange(len(x))]
+        return t[0]
+
     def score_map_batch(self, x) -> dict:
+        "1 − SSIM and LPIPS maps against the recommended translation."
         self.model.eval()
-        outs = self.translations(x)
-        return {'ssim': torch.stack([1 - ssim_map(x, o) for o in outs]).mean(0),
-                'lpips': torch.stack([lpips_map(self.lpips_net, x, o) for o in outs]).mean(0)}
+        best = self.recommended_translation(x)
+        return {'ssim': 1 - ssim_map(x, best), 'lpips': lpips_map(self.lpips_net, x, best)}
 
     @property
     def lpips_label(self) -> str: return self.lpips_net.backbone_label
