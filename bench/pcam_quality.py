@@ -91,7 +91,7 @@ def main(argv=None):
                                           **({'minutes': a.minutes, 'iters': 10**9} if m in TRAINED else {})})
             if m in TRAINED: det.fit(train_both if m == 'supervised' else train_healthy, run_dir=out/m)
             else: det.fit(train_healthy)
-            info = dict(iters=det.step, train_min=round((time.time() - t0) / 60, 1))
+            info = dict(iters=det.step, train_min=round((time.time() - t0) / 60, 1)) if m in TRAINED else {}
             ds = valid if m not in SUBSET else valid.subset(balanced_subset(valid.labels, SUBSET[m]))
             t1 = time.time()
             df = score_dataset(det, ds)
