@@ -4,7 +4,7 @@
 
 # %% ../nbs/10_detector.ipynb #8d60af64
 from __future__ import annotations
-import dataclasses, importlib, math
+import dataclasses, importlib, math, pickle
 from collections.abc import Mapping
 from pathlib import Path
 import numpy as np
@@ -59,6 +59,10 @@ def load_checkpoint(path, device='cpu') -> dict:
     if path.is_dir() or (not path.exists() and path.suffix == ''): path = path / CHECKPOINT_NAME
     if not path.is_file(): raise HistoError(path, "checkpoint not found")
     try: ck = torch.load(path, map_location=device, weights_only=True)
+    except pickle.UnpicklingError as e:
+        if 'weights only' not in str(e).lower(): raise HistoError(path, f"cannot read checkpoint (not a PyTorch file: {str(e)[:100]})") from None
+        raise HistoError(path, "holds Python objects other than tensors and plain values (code that would run on loading), "
+                               "so it was not loaded; load only checkpoints written by histo_i2i that you trust") from None
     except Exception as e: raise HistoError(path, f"cannot read checkpoint ({type(e).__name__}: {str(e).splitlines()[0][:200] if str(e) else ''})") from e
     if not (isinstance(ck, dict) and isinstance(ck.get('config'), dict) and 'state' in ck):
         raise HistoError(path, "not a histo_i2i checkpoint (expected a dict with 'state' and 'config')")

@@ -20,9 +20,9 @@ from .data import Augment, training_loader, select_labels
 from .detector import AnomalyDetector, CHECKPOINT_NAME, load_checkpoint
 
 # %% auto #0
-__all__ = ['LR_SCHEDULES', 'RUNTIME_FIELDS', 'RESOLVED_AT_FIT', 'HISTORY_NAME', 'TrainingConfig', 'check_training_config',
-           'lr_multiplier', 'Step', 'TrainingError', 'Trainable', 'settings_differences', 'read_history',
-           'write_history', 'EngineCallback', 'resume_state', 'train_model', 'plot_history']
+__all__ = ['LR_SCHEDULES', 'RUNTIME_FIELDS', 'RESOLVED_AT_FIT', 'HISTORY_NAME', 'MIN_PATCH_PX', 'TrainingConfig',
+           'check_training_config', 'lr_multiplier', 'Step', 'TrainingError', 'Trainable', 'settings_differences',
+           'read_history', 'write_history', 'EngineCallback', 'resume_state', 'train_model', 'plot_history']
 
 # %% ../nbs/10a_engine.ipynb #4fcb5693
 LR_SCHEDULES = ('constant', 'step', 'cosine', 'onecycle')
@@ -105,6 +105,7 @@ class Trainable:
 
 # %% ../nbs/10a_engine.ipynb #607daafa
 HISTORY_NAME = 'history.csv'
+MIN_PATCH_PX = 16
 
 def settings_differences(saved:dict, current:dict) -> dict:
     "Fields whose values differ between a run folder's configuration and the current one (budget and bookkeeping fields aside)."
@@ -264,11 +265,15 @@ def train_model(det, train, run_dir=None, resume:bool=True, progress:bool=True, 
     cfg = det.config
     if not resumed: seed_everything(cfg.seed)
     ds = select_labels(train, det.train_labels)
+    side = min(ds[0][0].shape[-2:]) if len(ds) else 0
+    if side < MIN_PATCH_PX:
+        raise TrainingError(getattr(train, 'root', None), f"training patches are {side} px; the networks need at least {MIN_PATCH_PX} px "
+                            "(and SSIM an 11-px window): tile larger patches")
     if not cfg.patch_px and len(ds): det.config = cfg = dataclasses.replace(cfg, patch_px=int(ds[0][0].shape[-1]))
     n_draw = cfg.batch_size * det.batch_chunks
-    if len(ds) < n_draw:
-        raise TrainingError(getattr(train, 'root', None), f"{len(ds)} training patches; one iteration needs {n_draw} "
-                            f"({det.batch_chunks} x batch_size {cfg.batch_size}): lower batch_size or add patches")
+    if len(ds) < cfg.batch_size * min(det.batch_chunks, 2):
+        raise TrainingError(getattr(train, 'root', None), f"{len(ds)} training patches; a batch needs {cfg.batch_size * min(det.batch_chunks, 2)} "
+                            f"(batch_size {cfg.batch_size}{' x 2 views' if det.batch_chunks > 1 else ''}): lower batch_size or add patches")
     cuda = det.device.type == 'cuda'
     dl = training_loader(ds, n_draw, seed=cfg.seed, workers=cfg.workers, pin_memory=cuda)
     left = cfg.iters - det.step
