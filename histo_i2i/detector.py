@@ -60,7 +60,7 @@ def load_checkpoint(path, device='cpu') -> dict:
     if not path.is_file(): raise HistoError(path, "checkpoint not found")
     try: ck = torch.load(path, map_location=device, weights_only=True)
     except pickle.UnpicklingError as e:
-        if 'weights only' not in str(e).lower(): raise HistoError(path, f"cannot read checkpoint (not a PyTorch file: {str(e)[:100]})") from None
+        if 'unsupported global' not in str(e).lower(): raise HistoError(path, "cannot read checkpoint (not a file written by torch.save)") from None
         raise HistoError(path, "holds Python objects other than tensors and plain values (code that would run on loading), "
                                "so it was not loaded; load only checkpoints written by histo_i2i that you trust") from None
     except Exception as e: raise HistoError(path, f"cannot read checkpoint ({type(e).__name__}: {str(e).splitlines()[0][:200] if str(e) else ''})") from e
