@@ -92,23 +92,24 @@ class TranslationDetector(Trainable, AnomalyDetector):
 
     def score_batch(self, x) -> dict:
         self.model.eval()
-        per = lambda kind: torch.stack([1 - ssim(x, o) for o in self.translations(x, kind)])     # K×N
-        ex = per('exemplar')
-        out = {'ssim_exemplar_min': ex.min(0).values, 'ssim_exemplar_mean': ex.mean(0), 'ssim_own': per('own')[0],
-               'ssim_random': per('random').mean(0)}
+        t = {k: self.translations(x, k) for k in ('exemplar', 'own', 'random')}
+        d = {k: torch.stack([1 - ssim(x, o) for o in v]) for k, v in t.items()}            # K×N each
+        out = {'ssim_exemplar_min': d['exemplar'].min(0).values, 'ssim_exemplar_mean': d['exemplar'].mean(0),
+               'ssim_own': d['own'][0], 'ssim_random': d['random'].mean(0)}
         style, agg = self.config.score_style, self.config.exemplar_aggregate
         out['ssim'] = out[f'ssim_exemplar_{agg}' if style == 'exemplar' else f'ssim_{style}']
-        best = self.recommended_translation(x)
-        out['lpips'] = lpips_distance(self.lpips_net, x, best)
+        out['lpips'] = lpips_distance(self.lpips_net, x, self._pick(t[style], d[style]))
         return out
 
+    def _pick(self, t, d):
+        "The recommended translation among K candidates `t` (K×N×…) with their 1 − SSIM `d` (K×N): the closest for 'min', else the first."
+        if self.config.score_style != 'exemplar' or self.config.exemplar_aggregate != 'min': return t[0]
+        return t[d.argmin(0), torch.arange(t.shape[1])]
+
     def recommended_translation(self, x) -> torch.Tensor:
-        "The translation the recommended score compares x with: the closest exemplar's (or the mean over exemplars: first one), own or first random style."
+        "The translation the recommended score compares `x` with: the closest exemplar's (with 'min'), else the first of `score_style`'s."
         t = self.translations(x)
-        if self.config.score_style == 'exemplar' and self.config.exemplar_aggregate == 'min':
-            k = torch.stack([1 - ssim(x, o) for o in t]).argmin(0)
-            return t[k, torch.arange(len(x))]
-        return t[0]
+        return self._pick(t, torch.stack([1 - ssim(x, o) for o in t]))
 
     def score_map_batch(self, x) -> dict:
         "1 − SSIM and LPIPS maps against the recommended translation."
