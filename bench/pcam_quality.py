@@ -46,6 +46,25 @@ def markdown(df:pd.DataFrame) -> str:
     lines = ['| ' + ' | '.join(map(str, df.columns)) + ' |', '|' + '---|' * len(df.columns)]
     return '\n'.join(lines + ['| ' + ' | '.join(map(str, r)) + ' |' for r in df.itertuples(index=False)]) + '\n'
 
+def translation_figure(det, valid, scores:pd.DataFrame, path, n:int=4, seed:int=0):
+    "Healthy and tumour valid patches: input, translation with the closest healthy exemplar style, 1 − SSIM map, score."
+    import matplotlib; matplotlib.use('Agg')
+    import matplotlib.pyplot as plt
+    from histo_i2i.data import load_batch, to_image
+    rng = np.random.default_rng(seed)
+    idx = [int(i) for l in (0, 1) for i in rng.choice(np.flatnonzero(valid.labels == l), n, replace=False)]
+    x = det.prepare(load_batch(valid, idx))
+    with torch.no_grad(): xt = det.recommended_translation(x).cpu()
+    maps = det.score_map(x)['ssim']
+    score = scores.set_index('path').loc[[valid.paths[i] for i in idx], 'score_ssim'].to_numpy()
+    fig, axs = plt.subplots(3, 2 * n, figsize=(2 * n * 1.3, 3 * 1.4))
+    for j, i in enumerate(idx):
+        axs[0, j].imshow(to_image(x[j].cpu())); axs[1, j].imshow(to_image(xt[j])); axs[2, j].imshow(maps[j], cmap='magma', vmin=0, vmax=1)
+        axs[0, j].set_title(f"{'tumour' if valid.labels[i] else 'normal'}\nscore {score[j]:.3f}", fontsize=8)
+    for a, t in zip(axs[:, 0], ('patch', 'translation', '1 - SSIM')): a.set_ylabel(t, fontsize=8)
+    for a in axs.flat: a.set_xticks([]); a.set_yticks([])
+    fig.tight_layout(); fig.savefig(path, dpi=110); plt.close(fig)
+
 def parse_sets(items) -> dict:
     "['translation.width=16'] -> {'translation': {'width': 16}}"
     out = {}
@@ -97,6 +116,7 @@ def main(argv=None):
             df = score_dataset(det, ds)
             info['patches_per_s'] = round(len(ds) / (time.time() - t1), 1)
             write_scores(df, out/f'scores_{m}.csv', **det.metadata())
+            if m == 'translation': translation_figure(det, ds, df, out/'translation_pcam.png')
         meta = json.loads((out/f'scores_{m}.csv').with_suffix('.json').read_text())
         for c in [c for c in df.columns if c.startswith('score_')]:
             r = detection_metrics(df.label, df[c], n_boot=a.n_boot)
