@@ -8,48 +8,28 @@ channels-last tensors. One training iteration = one discriminator step + one gen
     python bench/translation_speed.py --device cuda                     # GPU, 64..512 px, bf16
 """
 from __future__ import annotations
-import argparse, contextlib, sys, time
+import argparse, sys, time
 import torch
 from histo_i2i.core import default_device, seed_everything
-from histo_i2i.translation import TranslationConfig, TranslationGAN
+from histo_i2i.translation import TranslationConfig
 from histo_i2i.translation_detector import TranslationDetector
 
 def _sync(device):
     if device.type == 'cuda': torch.cuda.synchronize()
 
-def train_speed(cfg, device, steps, warmup=1) -> float:
-    "Training iterations per second (D + G step), bf16 autocast + channels_last on CUDA."
-    model = TranslationGAN(cfg).to(device)
-    cuda = device.type == 'cuda'
-    amp = cuda and torch.cuda.is_bf16_supported()
-    if cuda: model.to(memory_format=torch.channels_last)
-    opt_g, opt_d, *_ = model.make_optimizers()
-    x = torch.rand(2*cfg.batch_size, 3, cfg.size, cfg.size, device=device)*2 - 1
-    if cuda: x = x.contiguous(memory_format=torch.channels_last)
-    ctx = (lambda: torch.autocast('cuda', dtype=torch.bfloat16)) if amp else contextlib.nullcontext
-    def step():
-        x_a, x_b = x[:cfg.batch_size], x[cfg.batch_size:]
-        opt_d.zero_grad(set_to_none=True)
-        with ctx(): d = model.dis_loss(x_a, x_b)
-        d.backward(); opt_d.step()
-        opt_g.zero_grad(set_to_none=True)
-        with ctx(): l = model.gen_losses(x_a, x_b)['total']
-        l.backward(); opt_g.step()
-    for _ in range(warmup): step()
+def speeds(cfg, device, steps:int, score_n:int, bs:int) -> tuple[float, float]:
+    "(training iterations per second through the engine, scoring patches per second with every score) on random patches."
+    x = torch.rand(max(64, 4 * cfg.batch_size), 3, cfg.size, cfg.size) * 2 - 1
+    det = TranslationDetector(cfg, device=device).fit(x, iters=1, progress=False)   # warm-up; keeps exemplar styles
     _sync(device); t = time.perf_counter()
-    for _ in range(steps): step()
-    _sync(device)
-    return steps / (time.perf_counter() - t)
-
-def score_speed(cfg, device, n, bs) -> float:
-    "Scoring patches per second (translation + 1-SSIM + LPIPS)."
-    det = TranslationDetector(cfg, device=device)
-    x = torch.rand(n, 3, cfg.size, cfg.size)*2 - 1
-    det.score(x[:min(bs, n)], bs=bs)  # warm-up (and LPIPS construction)
+    det.fit(x, iters=1 + steps, progress=False)
+    _sync(device); train = steps / (time.perf_counter() - t)
+    det.score(x[:min(bs, score_n)], bs=bs)   # warm-up (and LPIPS construction)
+    xs = torch.rand(score_n, 3, cfg.size, cfg.size) * 2 - 1
     _sync(device); t = time.perf_counter()
-    det.score(x, bs=bs)
+    det.score(xs, bs=bs)
     _sync(device)
-    return n / (time.perf_counter() - t)
+    return train, score_n / (time.perf_counter() - t)
 
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -69,15 +49,14 @@ def main(argv=None):
     bs = a.batch_size or (8 if cuda else 4); steps = a.steps or (20 if cuda else 3); score_n = a.score_n or (512 if cuda else 32)
     seed_everything(0)
     name = torch.cuda.get_device_name(device) if cuda else f"CPU, {torch.get_num_threads()} threads"
-    prec = 'bf16 autocast, channels_last' if cuda and torch.cuda.is_bf16_supported() else 'float32'
+    prec = 'bf16 autocast' if cuda and torch.cuda.is_bf16_supported() else 'float32'
     print(f"translation model speed on {name} ({prec}); width {width}, {n_res} res blocks, batch {bs}x2 per iteration\n")
     print('| size (px) | train it/s | train patches/s | score patches/s |')
     print('|---|---|---|---|')
     for s in sizes:
         cfg = TranslationConfig(size=s, width=width, d_width=width, n_res=n_res, batch_size=bs, lpips_backbone=a.lpips_backbone)
         try:
-            tr = train_speed(cfg, device, steps)
-            sc = score_speed(cfg, device, score_n, bs=64 if cuda else 16)
+            tr, sc = speeds(cfg, device, steps, score_n, bs=64 if cuda else 16)
             print(f"| {s} | {tr:.3f} | {tr*2*bs:.1f} | {sc:.1f} |", flush=True)
         except torch.OutOfMemoryError:
             print(f"| {s} | out of memory | | |", flush=True)

@@ -4,7 +4,7 @@
 
 # %% ../nbs/10a_engine.ipynb #e7b06366
 from __future__ import annotations
-import dataclasses, math, time
+import contextlib, dataclasses, math, time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
@@ -26,7 +26,7 @@ __all__ = ['LR_SCHEDULES', 'RUNTIME_FIELDS', 'RESOLVED_AT_FIT', 'HISTORY_NAME', 
 
 # %% ../nbs/10a_engine.ipynb #4fcb5693
 LR_SCHEDULES = ('constant', 'step', 'cosine', 'onecycle')
-RUNTIME_FIELDS = ('iters', 'minutes', 'checkpoint_every', 'workers')
+RUNTIME_FIELDS = ('iters', 'minutes', 'checkpoint_every', 'workers', 'mixed_precision')
 RESOLVED_AT_FIT = {'lpips_backbone': '', 'patch_px': 0, 'weights': ''}   # field: its value before fit resolves it
 
 @dataclass
@@ -45,6 +45,7 @@ class TrainingConfig:
     brightness_jitter: float = 0.  # brightness and contrast jitter strength (0 = off)
     checkpoint_every: int = 500  # iterations between checkpoints (one is always written at the end)
     workers: int = 0             # DataLoader worker processes
+    mixed_precision: bool = True # bf16 autocast on a CUDA device (ignored on the CPU)
     seed: int = 0
     patch_px: int = 0            # side of the training patches, recorded at fit time (slides are tiled at it for scoring)
 
@@ -168,6 +169,12 @@ class EngineCallback(Callback):
 
     def before_validate(self): raise CancelValidException()
 
+    def autocast(self):
+        "bf16 autocast on a CUDA device when the configuration asks for it; nothing on the CPU."
+        dev = self.det.device
+        on = dev.type == 'cuda' and self.det.config.mixed_precision and torch.cuda.is_bf16_supported()
+        return torch.autocast('cuda', dtype=torch.bfloat16) if on else contextlib.nullcontext()
+
     # --- the budget
     @property
     def seconds(self): return self.seconds_before + time.time() - self.t0
@@ -197,7 +204,7 @@ class EngineCallback(Callback):
                 xs, ys = x[i*self.chunk:(i+1)*self.chunk] if det.batch_chunks > 1 else x, y
                 if ys is not None and det.batch_chunks > 1: ys = ys[i*self.chunk:(i+1)*self.chunk]
                 opt.zero_grad(set_to_none=True)
-                out = st.loss(xs, ys, k)
+                with self.autocast(): out = st.loss(xs, ys, k)
                 for name, v in out.items(): self._check(st.opt if name == 'loss' else name, v)
                 out['loss'].backward(); opt.step()
             rec.update({(name if name != 'loss' else st.opt): float(v) for name, v in out.items()})
