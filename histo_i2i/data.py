@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import torch, torch.nn.functional as F
 from PIL import Image
-from .core import HistoError
+from .core import HistoError, visible_files
 
 # %% auto #0
 __all__ = ['IMAGE_EXTS', 'INPUT_POLICIES', 'PCAM_H5', 'SELECTION_LABEL', 'read_image', 'to_tensor', 'to_image', 'fit_input',
@@ -130,7 +130,7 @@ def select_labels(ds, labels=(0,)):
 
 # %% ../nbs/07_data.ipynb #e069c705
 def _list_images(d:Path) -> list[Path]:
-    return sorted(p for p in d.iterdir() if p.suffix.lower() in IMAGE_EXTS and not p.name.startswith('.')) if d.is_dir() else []
+    return visible_files(d, IMAGE_EXTS) if d.is_dir() else []
 
 def pcam_folder(root, split:str='train', labels=(0, 1), size:int|None=None, limit:int|None=None, seed:int=0,
                 crop:str='resize') -> PatchDataset:
@@ -263,7 +263,7 @@ def patch_dataset(source, split:str='train', labels=(0, 1), size:int|None=None, 
     if any(p.glob(PCAM_H5.format(split='*', xy='x'))) or any(p.glob(PCAM_H5.format(split='*', xy='x') + '.gz')):
         return pcam_h5(p, split, labels, size=size, limit=limit, seed=seed, crop=crop)
     if (p/split).is_dir(): return pcam_folder(p, split, labels, size=size, limit=limit, seed=seed, crop=crop)
-    manifests = sorted(p.glob('*.parquet'))
+    manifests = visible_files(p, ('.parquet',))     # not the hidden temporary files an interrupted write leaves
     if manifests: return manifest_dataset(manifests, sel, size=size, limit=limit, seed=seed, crop=crop, split=split)
     raise HistoError(p, f"not a patch source: no {split}/ folder, PCam HDF5 files or .parquet manifests")
 
