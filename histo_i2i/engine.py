@@ -146,8 +146,8 @@ def _set_rng_state(st:dict, device):
 class EngineCallback(Callback):
     "Runs a `Trainable` method's steps inside a fastai `Learner`; history, budget, schedule, checkpoints and resume."
     order = 70
-    def __init__(self, det, run_dir=None, resume:bool=True):
-        self.det, self.run_dir, self.resume = det, (Path(run_dir) if run_dir is not None else None), resume
+    def __init__(self, det, run_dir=None, resume:bool=True, ds=None):
+        self.det, self.run_dir, self.resume, self.ds = det, (Path(run_dir) if run_dir is not None else None), resume, ds
         self.history, self.seconds_before = [], 0.
 
     # --- set-up and resume
@@ -230,6 +230,7 @@ class EngineCallback(Callback):
         det.train_state = {'opts': {k: o.state_dict() for k, o in self.opts.items()}, 'rng': _rng_state(det.device),
                            'seconds': torch.tensor(self.seconds, dtype=torch.float64)}
         if self.run_dir is None: return
+        if self.ds is not None: det.finish_training(self.ds)   # every checkpoint can score (e.g. exemplar styles)
         det.save(self.run_dir)
         write_history(self.run_dir, self.history)
 
@@ -295,7 +296,7 @@ def train_model(det, train, run_dir=None, resume:bool=True, progress:bool=True, 
             smp.start, smp.n = det.step, len(self)
             return iter(dl)
     dls = DataLoaders(Feed(), [], device=det.device)
-    engine = EngineCallback(det, run_dir, resume)
+    engine = EngineCallback(det, run_dir, resume, ds)
     model = nn.ModuleDict(det.networks())
     learn = Learner(dls, model, loss_func=_noop_loss, cbs=[engine, *(cbs or [])])
     learn.augment = Augment(flips=cfg.augment, crop=getattr(cfg, 'size', None) if det.input_policy == 'native' else None,
