@@ -212,11 +212,11 @@ class NucleusKind:
 
 STYLE = dict(
     glass=(0.0015, 0.0008, 0.0025), lymph_stroma=(0.02, 0.022, 0.016), sinus=(0.008, 0.014, 0.01),
-    collagen=(0.006, 0.055, 0.026), cytoplasm=(0.03, 0.02, 0.016), cell_border=(0.036, 0.04, 0.02),
+    collagen=(0.006, 0.055, 0.026), cytoplasm=(0.018, 0.022, 0.016), cell_border=(0.036, 0.04, 0.02),
     fat_membrane=(0.01, 0.06, 0.025), blood=(0.004, 0.11, 0.04),
     lymphocyte=NucleusKind('lymphocyte', 20, 13, (2.9, 3.7), (0.8, 1.0), (0.14, 0.012, 0.015), 0.95, roughness=0.06),
     fibroblast=NucleusKind('fibroblast', 40, 3, (5.0, 8.0), (0.2, 0.32), (0.13, 0.02, 0.01), 0.85, angle=0.0),
-    tumour=NucleusKind('tumour', 17, 1, (6.0, 9.5), (0.6, 0.95), (0.19, 0.015, 0.015), 0.95, vesicular=True, roughness=0.16),
+    tumour=NucleusKind('tumour', 17, 1, (6.0, 9.5), (0.6, 0.95), (0.20, 0.015, 0.015), 0.95, vesicular=True, roughness=0.16),
     mitosis=NucleusKind('mitosis', 17, 1, (4.0, 5.5), (0.35, 0.55), (0.21, 0.02, 0.02), 0.95, mitotic=True),
     fat=NucleusKind('fat', 70, 1, (25., 45.), (0.75, 1.0), (0.0, 0.0, 0.0), 1.0),
     vessel=NucleusKind('vessel', 160, 1, (9., 18.), (0.35, 0.7), (0.004, 0.13, 0.03), 1.0, angle=0.0, roughness=0.1),
@@ -256,8 +256,8 @@ def make_sprites(kind: NucleusKind, px_per_um, n=24, seed=0) -> np.ndarray:
         if kind.mitotic: alpha = _rods(rng, a, b, px_per_um, yy, xx) * kind.opacity
         elif kind.vesicular:
             rim = np.clip(1 - np.abs(1 - d - 0.1) * b / max(1.0, 0.9 * px_per_um), 0, 1)   # dark nuclear membrane
-            grain = np.clip(rng.normal(0, 1, (S, S)), 0, None) * 0.28                          # chromatin granules
-            alpha = edge * np.clip(np.maximum(rng.uniform(0.3, 0.5) + grain, rim), 0, 1) * kind.opacity
+            grain = np.clip(rng.normal(0, 1, (S, S)), 0, None) * 0.6                           # coarse chromatin granules
+            alpha = edge * np.clip(np.maximum(rng.uniform(0.15, 0.35) + grain, rim), 0, 1) * kind.opacity
             for _ in range(rng.integers(1, 3)):                                                # nucleoli
                 ny, nx = rng.uniform(-.35, .35, 2) * b
                 nr = max(0.8, rng.uniform(0.8, 1.3) * px_per_um)
@@ -546,13 +546,13 @@ def synthetic_patches(n_per_class=24, *, n_slides=2, patch_px=64, mpp=1.0, slide
 def patch_features(images) -> dict:
     "Per-patch cues of uint8 RGB patches (n, h, w, 3): mean RGB, mean HSV saturation, pixel std, and the size (px, 90th percentile) of single nuclei, convex haematoxylin blobs."
     from skimage.color import rgb2hsv, rgb2hed
-    from skimage.filters import threshold_otsu
+    from skimage.filters import threshold_otsu, gaussian
     from skimage.measure import label as cc_label, regionprops
     from scipy.ndimage import binary_fill_holes
     x = np.asarray(images)
     area = []
     for im in x:
-        hh = rgb2hed(im)[..., 0]
+        hh = gaussian(rgb2hed(im)[..., 0], 1.0)        # smoothed: a vesicular nucleus is one blob, not its granules
         m = binary_fill_holes(hh > max(threshold_otsu(hh), 0.04))
         a = [r.area for r in regionprops(cc_label(m)) if r.area >= 6 and r.solidity > 0.85]
         area.append(np.percentile(a, 90) if a else 0.)
