@@ -114,13 +114,14 @@ def seed_everything(seed:int=0):
     if torch.cuda.is_available(): torch.cuda.manual_seed_all(seed)
 
 def default_device(device=None):
-    "`device` as a torch.device; None or 'auto' picks CUDA when available, else CPU. A device this machine lacks is an error."
+    "`device` as a torch.device; None or 'auto' picks CUDA when available, else CPU; 'cuda' under torchrun is this process's GPU (LOCAL_RANK). A device this machine lacks is an error."
     import torch
     if device is None or device == 'auto': device = 'cuda' if torch.cuda.is_available() else 'cpu'
     if isinstance(device, torch.device): return device
     try: dev = torch.device(device)
     except (RuntimeError, TypeError, ValueError):
         raise HistoError(None, f"--device {device!r} is not a device name; use 'cpu', 'cuda', 'cuda:1' or 'auto'") from None
+    if dev.type == 'cuda' and dev.index is None and os.environ.get('LOCAL_RANK'): dev = torch.device('cuda', int(os.environ['LOCAL_RANK']))
     if dev.type == 'cuda' and not (torch.cuda.is_available() and (dev.index or 0) < torch.cuda.device_count()):
         raise HistoError(None, f"--device {device!r}: this machine has no such CUDA device; use --device cpu (or auto)")
     if dev.type not in ('cpu', 'cuda', 'mps'): raise HistoError(None, f"--device {device!r}: only cpu and cuda devices are supported")

@@ -4,29 +4,30 @@
 
 # %% ../nbs/10a_engine.ipynb #e7b06366
 from __future__ import annotations
-import contextlib, dataclasses, math, time
+import atexit, contextlib, dataclasses, math, os, time, warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 import numpy as np, pandas as pd
-import torch, torch.nn as nn
+import torch, torch.nn as nn, torch.distributed as dist
 from fastai.learner import Learner
 from fastcore.basics import noop
 from fastai.data.core import DataLoaders
 from fastai.callback.core import Callback, CancelBatchException, CancelFitException, CancelValidException
 from fastai.callback.schedule import SchedCos, SchedNo, combined_cos
 from .core import HistoError, atomic_path, seed_everything
-from .data import Augment, training_loader, select_labels
+from .data import Augment, TrainingSampler, training_loader, select_labels
 from .detector import AnomalyDetector, CHECKPOINT_NAME, load_checkpoint
 
 # %% auto #0
 __all__ = ['LR_SCHEDULES', 'RUNTIME_FIELDS', 'RESOLVED_AT_FIT', 'HISTORY_NAME', 'MIN_PATCH_PX', 'TrainingConfig',
            'check_training_config', 'lr_multiplier', 'Step', 'TrainingError', 'Trainable', 'settings_differences',
-           'read_history', 'write_history', 'EngineCallback', 'resume_state', 'train_model', 'plot_history']
+           'read_history', 'write_history', 'Processes', 'join_processes', 'ShardSampler', 'CompiledForward',
+           'compile_networks', 'EngineCallback', 'resume_state', 'train_model', 'plot_history']
 
 # %% ../nbs/10a_engine.ipynb #4fcb5693
 LR_SCHEDULES = ('constant', 'step', 'cosine', 'onecycle')
-RUNTIME_FIELDS = ('iters', 'minutes', 'checkpoint_every', 'workers', 'mixed_precision')
+RUNTIME_FIELDS = ('iters', 'minutes', 'checkpoint_every', 'workers', 'mixed_precision', 'channels_last', 'compile', 'world_size')
 RESOLVED_AT_FIT = {'lpips_backbone': '', 'patch_px': 0, 'weights': ''}   # field: its value before fit resolves it
 
 @dataclass
@@ -34,7 +35,7 @@ class TrainingConfig:
     "Training settings every method shares (a method's configuration dataclass inherits them)."
     iters: int = 1000            # iteration cap (one iteration: d_steps critic updates, then one generator/model update)
     minutes: float = 0.          # wall-clock budget (0 = none); training stops at whichever of iters / minutes ends first
-    batch_size: int = 16         # patches per update
+    batch_size: int = 16         # patches per update: the global batch, split evenly among the processes training together
     lr: float = 1e-4
     betas: tuple = (0.5, 0.999)  # Adam
     weight_decay: float = 0.
@@ -46,8 +47,11 @@ class TrainingConfig:
     checkpoint_every: int = 500  # iterations between checkpoints (one is always written at the end)
     workers: int = 0             # DataLoader worker processes
     mixed_precision: bool = True # bf16 autocast on a CUDA device (ignored on the CPU)
+    channels_last: bool = True   # channels-last memory layout of networks and batches on a CUDA device (ignored on the CPU)
+    compile: bool = False        # torch.compile the networks' parts (falls back to eager, with a warning, where compiling fails)
     seed: int = 0
     patch_px: int = 0            # side of the training patches, recorded at fit time (slides are tiled at it for scoring)
+    world_size: int = 1          # processes that trained together (torchrun), recorded at fit time; each drew batch_size / world_size patches
 
 def check_training_config(cfg) -> None:
     "Refuse settings that cannot train, naming the option."
@@ -133,6 +137,112 @@ def write_history(run_dir, history:list[dict]) -> Path:
     with atomic_path(Path(run_dir) / HISTORY_NAME) as tmp: pd.DataFrame(history, columns=cols).to_csv(tmp, index=False)
     return Path(run_dir) / HISTORY_NAME
 
+# %% ../nbs/10a_engine.ipynb #33ac72b6
+@dataclass
+class Processes:
+    "This process's place among the processes training one model, and the collectives the engine needs (no-ops for one process)."
+    rank: int = 0
+    world: int = 1
+    device: torch.device = torch.device('cpu')
+
+    def mean(self, t:torch.Tensor) -> torch.Tensor:
+        "`t` averaged over the processes (a new tensor)."
+        if self.world == 1: return t
+        t = t.detach().clone().to(self.device)
+        dist.all_reduce(t)
+        return t / self.world
+
+    def average(self, tensors:list):
+        "Replace each tensor of `tensors` (gradients, buffers) by its average over the processes: one all-reduce of them all, flattened."
+        tensors = [t for t in tensors if t is not None]
+        if self.world == 1 or not tensors: return
+        with torch.no_grad():
+            flat, i = self.mean(torch.cat([t.detach().float().reshape(-1) for t in tensors])), 0
+            for t in tensors:
+                t.copy_(flat[i:i + t.numel()].view_as(t)); i += t.numel()
+
+    def from_first(self, values:list) -> list:
+        "Rank 0's `values` (floats), on every process."
+        if self.world == 1: return list(values)
+        t = torch.tensor(values, dtype=torch.float64, device=self.device)
+        dist.broadcast(t, 0)
+        return t.tolist()
+
+    def gather(self, obj) -> list:
+        "Every process's `obj`, in rank order."
+        if self.world == 1: return [obj]
+        out = [None] * self.world
+        dist.all_gather_object(out, obj)
+        return out
+
+    def barrier(self):
+        if self.world > 1: dist.barrier()
+
+def _leave_group():
+    if dist.is_initialized(): dist.destroy_process_group()
+
+def join_processes(device) -> Processes:
+    "Join the processes `torchrun` started (WORLD_SIZE > 1), once — nccl on CUDA, gloo on the CPU — or stay alone."
+    device = torch.device(device)
+    if not (dist.is_available() and dist.is_initialized()):
+        world = int(os.environ.get('WORLD_SIZE') or 1)
+        if world <= 1: return Processes(device=device)
+        if not dist.is_available(): raise HistoError(None, f"WORLD_SIZE is {world} but this PyTorch has no torch.distributed: train in one process")
+        local = int(os.environ.get('LOCAL_RANK') or 0)
+        if device.type == 'cuda':
+            if device.index != local:
+                raise HistoError(None, f"process {local} of this machine was given device {device}; under torchrun each process uses its own GPU, "
+                                       f"cuda:{local}: leave --device unset (or 'cuda')")
+            torch.cuda.set_device(device)
+        dist.init_process_group('nccl' if device.type == 'cuda' else 'gloo')
+        atexit.register(_leave_group)
+    return Processes(dist.get_rank(), dist.get_world_size(), device)
+
+# %% ../nbs/10a_engine.ipynb #487df574
+class ShardSampler(torch.utils.data.Sampler):
+    "This process's share of each global batch of a `TrainingSampler`: slice `rank` of `world` of each of the batch's `chunks` views."
+    def __init__(self, sampler:TrainingSampler, rank:int=0, world:int=1, chunks:int=1):
+        if sampler.batch_size % (chunks * world):
+            raise HistoError(None, f"a batch of {sampler.batch_size // chunks} patches per view cannot be shared evenly by {world} processes: "
+                                   f"make batch_size (the global batch) a multiple of {world}")
+        self.sampler, self.rank, self.world, self.chunks = sampler, rank, world, chunks
+    start = property(lambda self: self.sampler.start, lambda self, v: setattr(self.sampler, 'start', v))
+    n = property(lambda self: self.sampler.n, lambda self, v: setattr(self.sampler, 'n', v))
+    def __len__(self): return len(self.sampler)
+    def shard(self, batch:list) -> list:
+        view = len(batch) // self.chunks
+        per = view // self.world
+        return [i for c in range(self.chunks) for i in batch[c*view + self.rank*per : c*view + (self.rank+1)*per]]
+    def __iter__(self):
+        for b in self.sampler: yield self.shard(b)
+
+# %% ../nbs/10a_engine.ipynb #9937cdb6
+class CompiledForward:
+    "`module.forward` through `torch.compile`; when compiling (or running) it fails, the eager forward from then on, with a warning."
+    def __init__(self, module:nn.Module, **kwargs):
+        self.module, self.eager = module, module.forward
+        self.compiled = torch.compile(module.forward, **kwargs)
+        module.forward = self
+    def __call__(self, *args, **kwargs):
+        if self.compiled is None: return self.eager(*args, **kwargs)
+        try: return self.compiled(*args, **kwargs)
+        except Exception as e:
+            self.fall_back(e)
+            return self.eager(*args, **kwargs)
+    def fall_back(self, e:Exception):
+        "Run the module uncompiled from now on, warning once."
+        if self.compiled is None: return
+        msg = str(e).strip().splitlines()[0][:200] if str(e).strip() else ''
+        warnings.warn(f"torch.compile failed for {type(self.module).__name__} ({type(e).__name__}: {msg}); running it uncompiled", RuntimeWarning)
+        self.compiled = None
+    def remove(self):
+        "Give the module back its own forward."
+        if self.module.__dict__.get('forward') is self: del self.module.forward
+
+def compile_networks(networks, **kwargs) -> list[CompiledForward]:
+    "Compile the `forward` of the direct children of each network (of the network itself when it has none)."
+    return [CompiledForward(m, **kwargs) for net in networks for m in (list(net.children()) or [net])]
+
 # %% ../nbs/10a_engine.ipynb #b1aecb27
 def _rng_state(device) -> dict:
     st = {'torch': torch.get_rng_state()}
@@ -143,56 +253,69 @@ def _set_rng_state(st:dict, device):
     torch.set_rng_state(st['torch'].cpu().to(torch.uint8))
     if 'cuda' in st and device.type == 'cuda': torch.cuda.set_rng_state(st['cuda'].cpu().to(torch.uint8), device)
 
+def _rank_seed(seed:int, rank:int, step:int) -> int: return (seed * 1_000_003 + step) * 7_919 + rank
+
 class EngineCallback(Callback):
-    "Runs a `Trainable` method's steps inside a fastai `Learner`; history, budget, schedule, checkpoints and resume."
+    "Runs a `Trainable` method's steps inside a fastai `Learner`; history, budget, schedule, checkpoints and resume, on one process or several."
     order = 70
-    def __init__(self, det, run_dir=None, resume:bool=True, ds=None):
+    def __init__(self, det, run_dir=None, resume:bool=True, ds=None, procs:Processes|None=None):
         self.det, self.run_dir, self.resume, self.ds = det, (Path(run_dir) if run_dir is not None else None), resume, ds
-        self.history, self.seconds_before = [], 0.
+        self.procs = procs or Processes(device=det.device)
+        self.history, self.seconds_before, self.stop, self.compiled = [], 0., False, []
 
     # --- set-up and resume
     def before_fit(self):
-        det, cfg = self.det, self.det.config
+        det, cfg, procs = self.det, self.det.config, self.procs
+        if self.cuda and cfg.channels_last:
+            for m in det.networks().values(): m.to(memory_format=torch.channels_last)
         self.opts = {k: torch.optim.Adam(ps, lr=cfg.lr, betas=tuple(cfg.betas), weight_decay=cfg.weight_decay)
                      for k, ps in det.optimised().items()}
         self.schedule, self.augment = lr_multiplier(cfg.lr_schedule), self.learn.augment
-        self.chunk = cfg.batch_size
+        self.chunk = cfg.batch_size // procs.world
         st = det.train_state
         if st:
             for k, o in self.opts.items():
                 if k in st.get('opts', {}): o.load_state_dict(st['opts'][k])
-            if 'rng' in st: _set_rng_state(st['rng'], det.device)
             self.seconds_before = float(st.get('seconds', 0.))
+        per_rank = st.get('rng_ranks', []) if st else []
+        if len(per_rank) == procs.world: _set_rng_state(per_rank[procs.rank], det.device)
+        elif procs.rank == 0 and st and 'rng' in st: _set_rng_state(st['rng'], det.device)
+        elif procs.rank: seed_everything(_rank_seed(cfg.seed, procs.rank, det.step))   # this process's own stream
         if self.run_dir is not None: self.history = read_history(self.run_dir, upto=det.step)
         for m in det.networks().values(): m.train()
+        if cfg.compile: self.compiled = compile_networks(det.networks().values())
         self.t0 = time.time()
 
     def before_validate(self): raise CancelValidException()
 
+    @property
+    def cuda(self): return self.det.device.type == 'cuda'
+
     def autocast(self):
         "bf16 autocast on a CUDA device when the configuration asks for it; nothing on the CPU."
-        dev = self.det.device
-        on = dev.type == 'cuda' and self.det.config.mixed_precision and torch.cuda.is_bf16_supported()
+        on = self.cuda and self.det.config.mixed_precision and torch.cuda.is_bf16_supported()
         return torch.autocast('cuda', dtype=torch.bfloat16) if on else contextlib.nullcontext()
 
-    # --- the budget
+    # --- the budget (rank 0 keeps the clock: time-dependent decisions are its own, sent to the others)
     @property
     def seconds(self): return self.seconds_before + time.time() - self.t0
     def position(self) -> float:
         cfg = self.det.config
         pos = self.det.step / cfg.iters
-        if cfg.minutes: pos = max(pos, self.seconds / (60 * cfg.minutes))
+        if cfg.minutes: pos = self.procs.from_first([max(pos, self.seconds / (60 * cfg.minutes))])[0]
         return min(pos, 1.)
     def budget_spent(self) -> bool:
         cfg = self.det.config
-        return self.det.step >= cfg.iters or bool(cfg.minutes and self.seconds >= 60 * cfg.minutes)
+        if self.det.step >= cfg.iters: return True
+        return bool(cfg.minutes) and bool(self.procs.from_first([float(self.seconds >= 60 * cfg.minutes)])[0])
 
     # --- one iteration
     def before_batch(self):
         if not self.training: raise CancelBatchException()
-        det, (x, y) = self.det, (self.xb[0], self.yb[0] if self.yb else None)
-        g = torch.Generator().manual_seed(det.config.seed * 1_000_003 + det.step + 1)
-        x = self.augment(det.prepare(x), g)
+        det, procs, (x, y) = self.det, self.procs, (self.xb[0], self.yb[0] if self.yb else None)
+        g = torch.Generator().manual_seed((det.config.seed * 1_000_003 + det.step + 1) * procs.world + procs.rank)
+        x = self.augment(det.prepare(x.to(det.device, non_blocking=True)), g)
+        if self.cuda and det.config.channels_last: x = x.contiguous(memory_format=torch.channels_last)
         pos = self.position()
         for o in self.opts.values():
             for pg in o.param_groups: pg['lr'] = det.config.lr * self.schedule(pos)
@@ -203,42 +326,60 @@ class EngineCallback(Callback):
                 i = k % det.batch_chunks
                 xs, ys = x[i*self.chunk:(i+1)*self.chunk] if det.batch_chunks > 1 else x, y
                 if ys is not None and det.batch_chunks > 1: ys = ys[i*self.chunk:(i+1)*self.chunk]
-                opt.zero_grad(set_to_none=True)
-                with self.autocast(): out = st.loss(xs, ys, k)
-                for name, v in out.items(): self._check(st.opt if name == 'loss' else name, v)
-                out['loss'].backward(); opt.step()
-            rec.update({(name if name != 'loss' else st.opt): float(v) for name, v in out.items()})
+                try: out = self.update(st, opt, xs, ys, k)
+                except HistoError: raise
+                except Exception as e:      # a compiled part that fails in the backward pass: that step again, uncompiled
+                    if not any(c.compiled is not None for c in self.compiled): raise
+                    for c in self.compiled: c.fall_back(e)
+                    out = self.update(st, opt, xs, ys, k)
+            rec.update({(name if name != 'loss' else st.opt): v for name, v in out.items()})
         det.step += 1
         det.after_step()
+        procs.average([b for m in det.networks().values() for b in m.buffers() if b.is_floating_point()])
         self.history.append({'step': det.step, **rec})
         self.learn.loss = torch.tensor(rec.get(st.opt, 0.))
         raise CancelBatchException()
 
-    def _check(self, name, v):
-        if torch.isfinite(v).all(): return
+    def update(self, st:Step, opt, xs, ys, k:int) -> dict:
+        "One optimiser update: the losses (averaged over the processes, then checked), backward, gradients averaged over the processes, step."
+        opt.zero_grad(set_to_none=True)
+        with self.autocast(): out = st.loss(xs, ys, k)
+        vals = self.procs.mean(torch.stack([v.detach().float().reshape(()) for v in out.values()])).tolist()
+        for name, v in zip(out, vals): self._check(st.opt if name == 'loss' else name, v)
+        out['loss'].backward()
+        self.procs.average([p.grad for pg in opt.param_groups for p in pg['params']])
+        opt.step()
+        return dict(zip(out, vals))
+
+    def _check(self, name, v:float):
+        if math.isfinite(v): return
         where = self.run_dir / CHECKPOINT_NAME if self.run_dir is not None else None
         kept = f"the last good checkpoint is kept at {where}" if where is not None and where.exists() else "no checkpoint was written"
-        raise TrainingError(self.run_dir, f"non-finite {name} loss ({float(v)}) at iteration {self.det.step + 1}; training stopped and {kept}. "
+        raise TrainingError(self.run_dir, f"non-finite {name} loss ({v}) at iteration {self.det.step + 1}; training stopped and {kept}. "
                             "Lower the learning rate (lr) or check the input patches.")
 
     def after_batch(self):
-        if self.training and self.budget_spent(): raise CancelFitException()
+        if not self.training: return
+        self.stop = self.budget_spent()
+        if self.stop: raise CancelFitException()
 
-    # --- checkpoints
+    # --- checkpoints (every process takes part; rank 0 writes)
     def save(self):
-        det = self.det
-        det.train_state = {'opts': {k: o.state_dict() for k, o in self.opts.items()}, 'rng': _rng_state(det.device),
-                           'seconds': torch.tensor(self.seconds, dtype=torch.float64)}
-        if self.run_dir is None: return
+        det, procs = self.det, self.procs
+        rngs = procs.gather(_rng_state(det.device))
+        det.train_state = {'opts': {k: o.state_dict() for k, o in self.opts.items()}, 'rng': rngs[0],
+                           'seconds': torch.tensor(self.seconds, dtype=torch.float64), **({'rng_ranks': rngs} if procs.world > 1 else {})}
+        if self.run_dir is None or procs.rank: return
         if self.ds is not None: det.finish_training(self.ds)   # every checkpoint can score (e.g. exemplar styles)
         det.save(self.run_dir)
         write_history(self.run_dir, self.history)
 
     def after_epoch(self):
-        if not self.budget_spent(): self.save()
+        if not self.stop: self.save()
 
     def after_fit(self):
         self.save()
+        for c in self.compiled: c.remove()
         for m in self.det.networks().values(): m.eval()
 
 # %% ../nbs/10a_engine.ipynb #76eb97b2
@@ -265,12 +406,16 @@ def resume_state(det, run_dir, resume:bool=True):
     return True
 
 def train_model(det, train, run_dir=None, resume:bool=True, progress:bool=True, cbs=None) -> Learner:
-    "Train (or resume) the `Trainable` detector `det` on `train`; returns the fastai Learner."
+    "Train (or resume) the `Trainable` detector `det` on `train`, alone or as one of the processes `torchrun` started; returns the fastai Learner."
     cfg = det.config
     check_training_config(cfg)
+    procs = join_processes(det.device)
+    if cfg.batch_size % procs.world:
+        raise TrainingError(run_dir, f"batch_size = {cfg.batch_size} is the global batch, the sum of the per-process batches, and cannot be "
+                            f"shared evenly by {procs.world} processes: make it a multiple of {procs.world}")
     det.resolve_settings()
     resumed = resume_state(det, run_dir, resume) if run_dir is not None else False
-    cfg = det.config
+    det.config = cfg = dataclasses.replace(det.config, world_size=procs.world)
     if not resumed: seed_everything(cfg.seed)
     ds = select_labels(train, det.train_labels)
     side = min(ds[0][0].shape[-2:]) if len(ds) else 0
@@ -287,16 +432,20 @@ def train_model(det, train, run_dir=None, resume:bool=True, progress:bool=True, 
     left = cfg.iters - det.step
     if left <= 0 and not cfg.minutes:
         det.finish_training(ds)
-        if run_dir is not None: det.save(run_dir)
+        if run_dir is not None and procs.rank == 0: det.save(run_dir)
+        procs.barrier()
         return None
     smp = dl.batch_sampler
+    if procs.world > 1:         # this process's share of each global batch
+        smp = ShardSampler(smp, procs.rank, procs.world, det.batch_chunks)
+        dl = torch.utils.data.DataLoader(ds, batch_sampler=smp, num_workers=dl.num_workers, pin_memory=dl.pin_memory, generator=dl.generator)
     class Feed:   # one fastai epoch = one checkpoint interval of iterations, starting at the current step
         def __len__(self): return max(1, min(cfg.checkpoint_every, cfg.iters - det.step))
         def __iter__(self):
             smp.start, smp.n = det.step, len(self)
             return iter(dl)
     dls = DataLoaders(Feed(), [], device=det.device)
-    engine = EngineCallback(det, run_dir, resume, ds)
+    engine = EngineCallback(det, run_dir, resume, ds, procs)
     model = nn.ModuleDict(det.networks())
     learn = Learner(dls, model, loss_func=_noop_loss, cbs=[engine, *(cbs or [])])
     learn.augment = Augment(flips=cfg.augment, crop=getattr(cfg, 'size', None) if det.input_policy == 'native' else None,
@@ -304,7 +453,7 @@ def train_model(det, train, run_dir=None, resume:bool=True, progress:bool=True, 
     learn.engine = engine
     learn.logger = noop        # the progress bar only: losses go to history.csv, not to a per-epoch table
     n_epoch = math.ceil(max(left, 1) / cfg.checkpoint_every) if not cfg.minutes else 10**6
-    import warnings
+    progress = progress and procs.rank == 0
     with warnings.catch_warnings():
         warnings.simplefilter('ignore', UserWarning)   # fastai: no validation set
         try:
@@ -314,7 +463,8 @@ def train_model(det, train, run_dir=None, resume:bool=True, progress:bool=True, 
         except HistoError as e: raise type(e)(e.path, e.problem) from None   # without fastai's note on the callback
     det.history = engine.history
     det.finish_training(ds)
-    if run_dir is not None: det.save(run_dir)
+    if run_dir is not None and procs.rank == 0: det.save(run_dir)
+    procs.barrier()            # the run folder is complete before any process goes on
     return learn
 
 # %% ../nbs/10a_engine.ipynb #0a0da4a0

@@ -79,8 +79,10 @@ class TranslationDetector(Trainable, AnomalyDetector):
     @torch.no_grad()
     def translations(self, x, kind:str|None=None) -> torch.Tensor:
         "Translations K×N×3×H×W of prepared patches `x` (K = 1 for 'own'), decoded with the styles of `kind` (default: score_style)."
-        gen, kind = self.model.gen, kind or self.config.score_style
-        ctx = torch.autocast('cuda', dtype=torch.bfloat16) if self.device.type == 'cuda' else contextlib.nullcontext()
+        gen, kind, cfg = self.model.gen, kind or self.config.score_style, self.config
+        cuda = self.device.type == 'cuda'
+        ctx = torch.autocast('cuda', dtype=torch.bfloat16) if cuda and cfg.mixed_precision else contextlib.nullcontext()
+        if cuda and cfg.channels_last: x = x.contiguous(memory_format=torch.channels_last)
         with ctx:
             c = gen.enc_content(x)
             st = self.styles(kind, x)
