@@ -32,13 +32,14 @@ def read_reference(path) -> pd.DataFrame:
     path = Path(path)
     try: lines = list(csv.reader(path.read_text(encoding='utf-8-sig').splitlines()))
     except (OSError, UnicodeDecodeError) as e: raise HistoError(path, f"cannot read the test reference ({e})") from None
-    rows, seen = [], {}
+    rows, seen, first = [], {}, True
     for i, cells in enumerate(lines, 1):
         cells = [c.strip() for c in cells]
         if not any(cells): continue
         label = _LABELS.get(cells[1].lower()) if len(cells) > 1 else None
+        is_header, first = first and label is None, False              # the first row may be a header
+        if is_header: continue
         if label is None:
-            if not rows and not seen: seen[None] = i; continue          # the first row may be a header
             raise HistoError(path, f"line {i} ({','.join(cells)!r}) is not `name,Tumor|Normal[,Macro|Micro,...]`")
         key = slide_key(cells[0])
         if key in seen: raise HistoError(path, f"{key} is listed twice (lines {seen[key]} and {i})")
