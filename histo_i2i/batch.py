@@ -11,7 +11,8 @@ from .core import HistoError, atomic_path, atomic_write_text, checked_number, vi
 
 # %% auto #0
 __all__ = ['SLIDE_SUFFIXES', 'REPORT_COLUMNS', 'DEMO_MPP', 'report_row', 'manifest_path', 'tile_one_slide', 'find_slides',
-           'annotation_for', 'write_report', 'tile_slides', 'make_demo_dataset']
+           'annotation_for', 'worker_threads', 'local_cluster', 'run_jobs', 'write_report', 'output_folder',
+           'run_slide_batch', 'tile_slides', 'make_demo_dataset']
 
 # %% ../nbs/06_batch.ipynb #97cc80c2
 SLIDE_SUFFIXES = ('.svs', '.tif', '.tiff', '.ndpi', '.mrxs', '.scn', '.vms', '.vmu', '.bif', '.svslide', '.dcm')
@@ -80,79 +81,128 @@ def _connect(scheduler, timeout):
     try: return Client(scheduler, timeout=timeout)
     except (OSError, TimeoutError, ValueError) as e:
         raise HistoError(scheduler, f"cannot reach the dask scheduler within {timeout:g} s ({e}); check the address, "
-                                    "or leave the scheduler out to tile on a local cluster") from None
+                                    "or leave the scheduler out to work on a local cluster") from None
 
+def worker_threads(n_workers:int, threads_per_worker:int=1) -> int:
+    "OpenMP/MKL threads for each task of a local cluster: the cores (at most `$OMP_NUM_THREADS`) shared among its task slots."
+    cores = os.cpu_count() or 1
+    limit = os.environ.get('OMP_NUM_THREADS', '')
+    if limit.isdigit() and int(limit) > 0: cores = min(cores, int(limit))
+    return max(1, cores // max(1, n_workers * threads_per_worker))
+
+def local_cluster(n_workers:int=2, threads_per_worker:int=1):
+    "A dask `LocalCluster` of `n_workers` processes, each with `threads_per_worker` threads and its share of OpenMP threads."
+    from distributed import LocalCluster
+    n = str(worker_threads(n_workers, threads_per_worker))
+    return LocalCluster(n_workers=n_workers, threads_per_worker=threads_per_worker, processes=True, dashboard_address=None,
+                        silence_logs=40, env={'OMP_NUM_THREADS': n, 'MKL_NUM_THREADS': n, 'OPENBLAS_NUM_THREADS': n})
+
+def run_jobs(fn, jobs:dict, *, failed, cost:dict|None=None, scheduler=None, n_workers:int=2, threads_per_worker:int=1,
+             connect_timeout:float=10, progress:bool=True, name:str='job'):
+    "Yield `(k, fn(*jobs[k]))` as jobs finish, largest `cost` first: in this process (`n_workers=0`, no `scheduler`) or on dask."
+    order = sorted(jobs, key=lambda k: -(cost or {}).get(k, 0))
+    if not order: return
+    if n_workers == 0 and scheduler is None:
+        for k in _progress(order, len(order), progress): yield k, fn(*jobs[k])
+        return
+    from distributed import as_completed
+    cluster = local_cluster(n_workers, threads_per_worker) if scheduler is None else None
+    try:
+        with _connect(cluster if cluster is not None else scheduler, connect_timeout) as client:
+            run = uuid.uuid4().hex[:8]
+            futs = {client.submit(fn, *jobs[k], pure=False, priority=len(order) - rank, key=f"{name}-{k}-{run}"): k
+                    for rank, k in enumerate(order)}
+            for f in _progress(as_completed(futs), len(futs), progress):
+                k = futs[f]
+                try: res = f.result()
+                except Exception as e: res = failed(k, f"{type(e).__name__}: {e}")   # the worker itself died
+                yield k, res
+    finally:
+        if cluster is not None: cluster.close()
+
+# %% ../nbs/06_batch.ipynb #8f3b4fa8
 def write_report(report:pd.DataFrame, path) -> pd.DataFrame:
     "Merge `report` into the report at `path` (earlier rows of other slides kept; skipped or not-run slides keep their 'done' row)."
     path = Path(path)
-    try: prev = pd.read_csv(path, keep_default_na=False).reindex(columns=REPORT_COLUMNS, fill_value='') if path.exists() else None
+    try: prev = pd.read_csv(path, keep_default_na=False) if path.exists() else None
     except (ValueError, OSError): prev = None; os.replace(path, path.with_suffix('.unreadable.csv'))
     merged = report
-    if prev is not None and len(prev):
+    if prev is not None and len(prev) and 'slide' in prev and 'status' in prev:
         done_before = set(prev.slide[prev.status == 'done'])
         now = report[~(report.status.isin(['skipped', 'not run']) & report.slide.isin(done_before))]
-        merged = pd.concat([prev, now], ignore_index=True).drop_duplicates('slide', keep='last')
+        cols = list(report.columns) + [c for c in prev.columns if c not in report.columns]
+        merged = pd.concat([prev.reindex(columns=cols, fill_value=''), now.reindex(columns=cols, fill_value='')],
+                           ignore_index=True).drop_duplicates('slide', keep='last')
     with atomic_path(path) as tmpf: merged.to_csv(tmpf, index=False)
     return merged
 
-def tile_slides(slides, out_dir, *, annotations=None, scheduler=None, n_workers=2, threads_per_worker=1,
-                connect_timeout:float=10, progress=True, **tile_kwargs) -> pd.DataFrame:
-    "Tile many slides in parallel with dask; resumable; failures recorded. Returns the report (merged into `out_dir/report.csv`)."
-    from histo_i2i.tiling import manifest_mismatch, tiling_settings
-    n_workers = checked_number(n_workers, 'n_workers (local dask worker processes; 0 = none, tile in this process)', integer=True, low=0)
-    threads_per_worker = checked_number(threads_per_worker, 'threads_per_worker', integer=True, low=1)
-    connect_timeout = checked_number(connect_timeout, 'connect_timeout (seconds)', low=0, low_open=True)
-    tiling_settings(**tile_kwargs)                                        # unknown settings fail before any work
+def output_folder(out_dir) -> Path:
+    "`out_dir`, created when missing; a folder that cannot be created or written is a `HistoError`."
     out_dir = Path(out_dir)
     try: out_dir.mkdir(parents=True, exist_ok=True)
     except OSError as e: raise HistoError(out_dir, f"cannot create output folder ({e.strerror})") from None
     if not os.access(out_dir, os.W_OK): raise HistoError(out_dir, "output folder is not writable")
+    return out_dir
+
+def _file_size(p) -> int:
+    try: return Path(p).stat().st_size
+    except OSError: return 0
+
+def run_slide_batch(slides, out_dir, task, job, *, check, row, outputs, columns, report:str='report.csv', scheduler=None,
+                    n_workers:int=2, threads_per_worker:int=1, connect_timeout:float=10, progress:bool=True) -> pd.DataFrame:
+    "Run `task(*job(slide))` for each slide whose outputs are not up to date (`check`), on dask; the report, merged into `out_dir/report`."
+    n_workers = checked_number(n_workers, 'n_workers (local dask worker processes; 0 = none, work in this process)', integer=True, low=0)
+    threads_per_worker = checked_number(threads_per_worker, 'threads_per_worker', integer=True, low=1)
+    connect_timeout = checked_number(connect_timeout, 'connect_timeout (seconds)', low=0, low_open=True)
+    out_dir = output_folder(out_dir)
     slides = find_slides(slides)
     rows, todo, seen, notes = {}, [], {}, {}
     for i, s in enumerate(slides):
-        m = manifest_path(out_dir, s)
         if s.stem in seen:
-            rows[i] = report_row(s, 'failed', f"another slide in this batch has the same name ({seen[s.stem]}); manifests would collide")
-        elif m.exists() and s.is_file():
-            try:
-                why = manifest_mismatch(m, s, annotation_for(s, annotations), tile_kwargs)
-                if why is None: rows[i] = report_row(s, 'skipped', n_patches=_n_rows(m), manifest=m)
-                else: todo.append(i); notes[i] = f"tiled again: {why}"
-            except HistoError as e: rows[i] = report_row(s, 'failed', str(e))
-        else: todo.append(i)
-        seen.setdefault(s.stem, str(s))
-    jobs = {i: (slides[i], manifest_path(out_dir, slides[i]), annotation_for(slides[i], annotations)) for i in todo}
-    for i in jobs:                                                       # leftovers of a run killed while writing
-        for left in out_dir.glob(f".{jobs[i][1].name}.*"): left.unlink(missing_ok=True)
-    try: _run_jobs(jobs, rows, slides, scheduler, n_workers, threads_per_worker, connect_timeout, progress, tile_kwargs)
+            rows[i] = row(s, 'failed', f"another slide in this batch has the same name ({seen[s.stem]}); their outputs would collide")
+            continue
+        seen[s.stem] = str(s)
+        try: c = check(s) if s.is_file() else None
+        except HistoError as e: rows[i] = row(s, 'failed', str(e)); continue
+        if isinstance(c, dict): rows[i] = c
+        else:
+            todo.append(i)
+            if c: notes[i] = c
+    for i in todo:                                                       # leftovers of a run killed while writing
+        for o in outputs(slides[i]):
+            for left in Path(o).parent.glob(f".{Path(o).name}.*"): left.unlink(missing_ok=True)
+    try:
+        for i, r in run_jobs(task, {i: job(slides[i]) for i in todo}, failed=lambda i, e: row(slides[i], 'failed', e),
+                             cost={i: _file_size(slides[i]) for i in todo}, scheduler=scheduler, n_workers=n_workers,
+                             threads_per_worker=threads_per_worker, connect_timeout=connect_timeout, progress=progress,
+                             name=getattr(task, '__name__', 'slide')):
+            rows[i] = r
     finally:                                                             # also when interrupted: record what was done
         for i, note in notes.items():
             if i in rows: rows[i]['note'] = note
-        report = pd.DataFrame([rows.get(i) or report_row(s, 'not run') for i, s in enumerate(slides)], columns=REPORT_COLUMNS)
-        write_report(report, out_dir/'report.csv')
-    return report
+        done = [rows.get(i) or row(s, 'not run', '') for i, s in enumerate(slides)]
+        extra = [k for r in done for k in r if k not in columns]
+        table = pd.DataFrame(done, columns=list(columns) + list(dict.fromkeys(extra)))
+        write_report(table, out_dir/report)
+    return table
 
-def _run_jobs(jobs, rows, slides, scheduler, n_workers, threads_per_worker, connect_timeout, progress, tile_kwargs):
-    "Tile `jobs` ({index: (slide, manifest, annotation)}) in this process or on dask, filling `rows` as they finish."
-    if jobs and (n_workers == 0 and scheduler is None):
-        for i in _progress(list(jobs), len(jobs), progress): rows[i] = tile_one_slide(*jobs[i], tile_kwargs)
-    elif jobs:
-        from distributed import LocalCluster, as_completed
-        cluster = None
-        if scheduler is None:
-            cluster = LocalCluster(n_workers=n_workers, threads_per_worker=threads_per_worker, processes=True,
-                                   dashboard_address=None, silence_logs=40,
-                                   env={'OMP_NUM_THREADS': '1', 'MKL_NUM_THREADS': '1', 'OPENBLAS_NUM_THREADS': '1'})
-        try:
-            with _connect(cluster if cluster is not None else scheduler, connect_timeout) as client:
-                futs = {client.submit(tile_one_slide, *jobs[i], tile_kwargs, pure=False, key=f"tile-{slides[i].stem}-{uuid.uuid4().hex[:8]}"): i for i in jobs}
-                for f in _progress(as_completed(futs), len(futs), progress):
-                    i = futs[f]
-                    try: rows[i] = f.result()
-                    except Exception as e:   # the worker itself died (e.g. a crash inside a slide reader)
-                        rows[i] = report_row(slides[i], 'failed', f"{type(e).__name__}: {e}")
-        finally:
-            if cluster is not None: cluster.close()
+# %% ../nbs/06_batch.ipynb #dd60c6eb
+def tile_slides(slides, out_dir, *, annotations=None, scheduler=None, n_workers=2, threads_per_worker=1,
+                connect_timeout:float=10, progress=True, **tile_kwargs) -> pd.DataFrame:
+    "Tile many slides in parallel with dask; resumable; failures recorded. Returns the report (merged into `out_dir/report.csv`)."
+    from histo_i2i.tiling import manifest_mismatch, tiling_settings
+    tiling_settings(**tile_kwargs)                                        # unknown settings fail before any work
+    def check(s):
+        m = manifest_path(out_dir, s)
+        if not m.exists(): return None
+        why = manifest_mismatch(m, s, annotation_for(s, annotations), tile_kwargs)
+        return report_row(s, 'skipped', n_patches=_n_rows(m), manifest=m) if why is None else f"tiled again: {why}"
+    return run_slide_batch(slides, out_dir, tile_one_slide,
+                           lambda s: (s, manifest_path(out_dir, s), annotation_for(s, annotations), tile_kwargs),
+                           check=check, row=lambda s, status, error: report_row(s, status, error),
+                           outputs=lambda s: [manifest_path(out_dir, s)], columns=REPORT_COLUMNS, report='report.csv',
+                           scheduler=scheduler, n_workers=n_workers, threads_per_worker=threads_per_worker,
+                           connect_timeout=connect_timeout, progress=progress)
 
 # %% ../nbs/06_batch.ipynb #27976540
 DEMO_MPP = 1.0   # µm per pixel of the demo slides (unless target_mpp is given): a 64 px patch covers 64 µm, about PCam's field of view

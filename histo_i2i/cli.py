@@ -11,8 +11,8 @@ from .detector import METHODS
 
 # %% auto #0
 __all__ = ['POSITIVE_INT', 'NONNEG_INT', 'POSITIVE', 'FRACTION', 'COMMANDS', 'number_arg', 'group_list', 'image_path',
-           'build_parser', 'detector_kwargs', 'cmd_tile', 'cmd_train', 'cmd_score', 'cmd_heatmap', 'cmd_reproduce',
-           'cmd_synth', 'main']
+           'build_parser', 'detector_kwargs', 'cmd_tile', 'cmd_train', 'cmd_score', 'read_labels', 'cmd_heatmap',
+           'cmd_reproduce', 'cmd_synth', 'main']
 
 # %% ../nbs/21_cli.ipynb #20da28d7
 def number_arg(what:str, **limits):
@@ -56,6 +56,14 @@ def _add_slide_args(p):
     p.add_argument('--exclude-groups', type=group_list, default=None, metavar='G1,G2',
                    help='annotation groups of normal tissue cut out of tumour regions (default: _2)')
 
+def _add_dask_args(p, verb):
+    "Options of commands that run one dask task per slide."
+    p.add_argument('--scheduler', default=None, help='address of an existing dask.distributed scheduler')
+    p.add_argument('--connect-timeout', type=number_arg('--connect-timeout (seconds)', **POSITIVE), default=10,
+                   help='seconds to wait for --scheduler to answer')
+    p.add_argument('--workers', type=number_arg(f'--workers (local dask worker processes; 0 = {verb} in this process)', **NONNEG_INT),
+                   default=2, help=f'workers of the local dask cluster (0: {verb} in this process)')
+
 def build_parser() -> argparse.ArgumentParser:
     "The argparse parser of `histo-i2i`."
     p = argparse.ArgumentParser(prog='histo-i2i', description="Unsupervised detection of cancerous regions in histology slides by image-to-image translation.")
@@ -77,11 +85,7 @@ def build_parser() -> argparse.ArgumentParser:
     t = sub.add_parser('tile', help='tile slides into patch manifests (parallel, resumable)')
     t.add_argument('slides', nargs='+', help='slide files (annotations: <stem>.xml beside each slide)')
     t.add_argument('--out', required=True, help='folder for one <stem>.parquet manifest per slide')
-    t.add_argument('--scheduler', default=None, help='address of an existing dask.distributed scheduler')
-    t.add_argument('--connect-timeout', type=number_arg('--connect-timeout (seconds)', **POSITIVE), default=10,
-                   help='seconds to wait for --scheduler to answer')
-    t.add_argument('--workers', type=number_arg('--workers (local dask worker processes; 0 = tile in this process)', **NONNEG_INT),
-                   default=2, help='workers of the local dask cluster (0: tile in this process)')
+    _add_dask_args(t, 'tile')
     t.add_argument('--patch-px', type=number_arg('--patch-px (patch side in pixels)', **POSITIVE_INT), default=256, help='patch side in pixels')
     _add_slide_args(t)
     t.add_argument('--export', action='store_true', help='also write the healthy and cancerous patches as PNG under OUT/patches/<selection>/')
@@ -112,12 +116,17 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument('--limit', type=number_arg('--limit (patches)', **POSITIVE_INT), default=None, help='score at most this many patches (balanced over the classes)')
     _add_common(s)
 
-    h = sub.add_parser('heatmap', help='anomaly heatmap of a whole slide over its thumbnail')
-    h.add_argument('--model', required=True)
-    h.add_argument('--slide', required=True)
-    h.add_argument('--annotation', default=None, help='ASAP XML to outline')
-    h.add_argument('--manifest', default=None, help='use this manifest instead of tiling the slide')
-    h.add_argument('--out', required=True, type=image_path, help='image (.png, .pdf, .svg, ...); the patch scores go to the same name with .csv')
+    h = sub.add_parser('heatmap', help='anomaly heatmaps and slide scores of slides (parallel, resumable)')
+    h.add_argument('slides', nargs='*', help='slide files or folders (annotations: <stem>.xml beside each slide)')
+    h.add_argument('--slide', default=None, help='one slide, its heatmap of every score into the image --out (as one SLIDE with an image --out)')
+    h.add_argument('--model', required=True, help='run folder (or checkpoint file) from train')
+    h.add_argument('--out', required=True, help='folder for <stem>.png (heatmap), <stem>.csv (patch scores) and slides.csv (slide scores); '
+                   'with one slide, an image name (.png, .pdf, .svg, ...) writes its heatmap of every score there, and the patch scores beside it (.csv)')
+    h.add_argument('--annotation', default=None, help='ASAP XML to outline (one slide; else <stem>.xml beside each slide is used)')
+    h.add_argument('--manifest', default=None, help='use this manifest instead of tiling the slide (one slide, image --out)')
+    h.add_argument('--labels', default=None, help='CSV with columns slide (stem or path) and label (0 normal, 1 tumour), copied into slides.csv')
+    h.add_argument('--score', default=None, help="score drawn and given as each slide's score (default: the method's recommended, first, score)")
+    _add_dask_args(h, 'score')
     h.add_argument('--patch-px', type=number_arg('--patch-px (patch side in pixels)', **POSITIVE_INT), default=None, help='patch side (default: the model size)')
     h.add_argument('--top-k', type=number_arg('--top-k (patches in the slide score)', **POSITIVE), default=10,
                    help='slide score = mean of the top-k patch scores (<1: fraction)')
@@ -215,24 +224,67 @@ def cmd_score(args) -> int:
     print(f"scored {len(df)} patches with {det.method} -> {out}")
     return 0
 
-def cmd_heatmap(args) -> int:
+def _is_image_name(out) -> bool:
+    "True when `out` names an image file matplotlib writes (not an existing folder)."
+    from matplotlib.backend_bases import FigureCanvasBase
+    return not Path(out).is_dir() and Path(out).suffix.lower().lstrip('.') in FigureCanvasBase.get_supported_filetypes()
+
+def read_labels(path) -> dict:
+    "{slide: label} from a CSV with columns `slide` (stem or path) and `label`."
+    import pandas as pd
+    try: df = pd.read_csv(path, dtype=str, keep_default_na=False)
+    except (OSError, ValueError) as e: raise HistoError(path, f"cannot read the labels CSV ({type(e).__name__}: {e})") from None
+    if not {'slide', 'label'} <= set(df.columns): raise HistoError(path, "labels CSV needs the columns slide and label (0 normal, 1 tumour)")
+    return dict(zip(df.slide, df.label))
+
+def _one_heatmap(args, slide) -> int:
+    "The heatmap of one slide into the image `args.out` (every score), its patch scores beside it."
     from histo_i2i.detector import load_detector
     from histo_i2i.heatmap import slide_heatmap
     from histo_i2i.core import atomic_path
     from histo_i2i.slide import Slide
     from histo_i2i.annotations import read_asap_xml
-    slide = Slide(args.slide, mpp=args.slide_mpp)     # slide and annotation are checked before the model is loaded
+    try: out = image_path(args.out)
+    except argparse.ArgumentTypeError as e: raise HistoError(None, f"--out: {e}") from None
+    slide = Slide(slide, mpp=args.slide_mpp)     # slide and annotation are checked before the model is loaded
     try:
         anns = read_asap_xml(args.annotation, slide.dimensions, args.tumour_groups, args.exclude_groups, slide=slide.path) if args.annotation else None
         det = load_detector(args.model, device=args.device)
-        res = slide_heatmap(det, slide, anns, out=args.out, manifest=args.manifest, patch_px=args.patch_px,
+        res = slide_heatmap(det, slide, anns, out=out, manifest=args.manifest, patch_px=args.patch_px,
                             target_mpp=args.mpp, min_tissue=args.min_tissue, top_k=args.top_k, bs=args.batch_size)
     finally: slide.close()
-    csv = Path(args.out).with_suffix('.csv')
+    csv = out.with_suffix('.csv')
     with atomic_path(csv) as tmp: res['patches'].to_csv(tmp, index=False)
     print(f"{len(res['patches'])} patches scored; slide score (top-{args.top_k:g} mean): " +
-          ', '.join(f"{k} {v:.4g}" for k, v in res['slide_scores'].items()) + f"; heatmap {args.out}, patch scores {csv}")
+          ', '.join(f"{k} {v:.4g}" for k, v in res['slide_scores'].items()) + f"; heatmap {out}, patch scores {csv}")
     return 0
+
+def cmd_heatmap(args) -> int:
+    from histo_i2i.heatmap import heatmap_slides
+    if args.slide:
+        if args.slides: raise HistoError(args.slide, "give either --slide (one slide, --out an image) or SLIDES (a batch, --out a folder), not both")
+        return _one_heatmap(args, args.slide)
+    slides = args.slides
+    if not slides: raise HistoError(None, "give the slides to score: SLIDES... (files or folders), or --slide with an image --out")
+    if _is_image_name(args.out):
+        if len(slides) > 1 or Path(slides[0]).is_dir():
+            raise HistoError(args.out, f"--out is an image name, which holds the heatmap of one slide; give a folder for {len(slides)} slides")
+        return _one_heatmap(args, slides[0])
+    if args.manifest: raise HistoError(args.manifest, "--manifest takes one slide and an image --out (such as heatmap.png)")
+    if args.annotation and len(slides) > 1:
+        raise HistoError(args.annotation, "--annotation takes one slide; for many, put <stem>.xml beside each slide")
+    kw = dict(tumour_groups=args.tumour_groups, exclude_groups=args.exclude_groups)
+    if args.slide_mpp is not None: kw['mpp'] = args.slide_mpp
+    report = heatmap_slides(args.model, slides, args.out, annotations={Path(slides[0]).stem: args.annotation} if args.annotation else None,
+                            labels=read_labels(args.labels) if args.labels else None, score=args.score, scheduler=args.scheduler,
+                            n_workers=args.workers, connect_timeout=args.connect_timeout, patch_px=args.patch_px, target_mpp=args.mpp,
+                            min_tissue=args.min_tissue, top_k=args.top_k, bs=args.batch_size, device=args.device, **kw)
+    cols = ['slide', 'label', 'score', 'status', 'n_patches', 'seconds', 'error', 'note']
+    print(report[cols].assign(score=report.score.map(lambda v: f"{v:.4g}" if isinstance(v, float) else v)).to_string(index=False))
+    print(f"heatmaps, patch scores and slides.csv in {args.out}")
+    failed = report[report.status == 'failed']
+    if len(failed): print(f"histo-i2i: {len(failed)} of {len(report)} slides failed", file=sys.stderr)
+    return 1 if len(failed) else 0
 
 def cmd_reproduce(args) -> int:
     from histo_i2i.reproduce import reproduce
@@ -283,3 +335,9 @@ def main(argv=None) -> int:
         return 130
     finally:
         if on_main: signal.signal(signal.SIGTERM, old_term)
+
+
+
+# %% ../nbs/21_cli.ipynb #2b2ca8ba
+#| eval: false
+if __name__ == '__main__': sys.exit(main())

@@ -4,18 +4,20 @@
 
 # %% ../nbs/19_heatmap.ipynb #2681189c
 from __future__ import annotations
-import math
+import math, json, time, functools
 from pathlib import Path
 import numpy as np, pandas as pd, torch
 import torch.nn.functional as F
-from .core import HistoError, atomic_path
+from .core import HistoError, atomic_path, atomic_write_text, file_identity
 from .slide import open_slide, Slide
 from .annotations import read_asap_xml, TUMOUR_GROUPS, EXCLUSION_GROUPS
 from .tiling import tile_slide, read_manifest, read_patch
 from .data import to_tensor
 
 # %% auto #0
-__all__ = ['model_patch_px', 'score_slide', 'slide_score', 'patch_footprint', 'score_grid', 'plot_slide_heatmap', 'slide_heatmap']
+__all__ = ['HEATMAP_COLUMNS', 'HEATMAP_SETTINGS', 'model_patch_px', 'score_slide', 'slide_score', 'patch_footprint', 'score_grid',
+           'plot_slide_heatmap', 'slide_heatmap', 'model_identity', 'cached_detector', 'heatmap_row', 'heatmap_paths',
+           'heatmap_inputs', 'heatmap_mismatch', 'heatmap_one_slide', 'heatmap_slides']
 
 # %% ../nbs/19_heatmap.ipynb #8ddcc95c
 def model_patch_px(detector, default:int=64) -> int:
@@ -102,9 +104,12 @@ def _title(detector, score):
     return m if score == m else f"{m} {score}".strip()
 
 def slide_heatmap(detector, slide, annotation=None, out=None, manifest=None, patch_px:int|None=None, target_mpp=None,
-                  min_tissue:float=0.9, top_k:float=10, bs:int=32, progress:bool=True, tile_kwargs:dict|None=None) -> dict:
-    "Score a slide's tissue patches and draw one heatmap panel per score; returns patches, slide scores, figure."
+                  min_tissue:float=0.9, top_k:float=10, bs:int=32, progress:bool=True, tile_kwargs:dict|None=None,
+                  score:str|None=None) -> dict:
+    "Score a slide's tissue patches and draw one heatmap panel per score (only `score`'s when given); returns patches, slide scores, figure."
     import matplotlib.pyplot as plt
+    if score is not None and score not in detector.score_names:
+        raise HistoError(None, f"score {score!r} is not one of the {getattr(detector, 'method', '')} detector's scores ({', '.join(detector.score_names)})")
     annotations = (read_asap_xml(annotation) if isinstance(annotation, (str, Path)) else annotation) or []
     with open_slide(slide) as s:
         if manifest is None:
@@ -114,9 +119,10 @@ def slide_heatmap(detector, slide, annotation=None, out=None, manifest=None, pat
         if not len(manifest): raise HistoError(slide, "no tissue patches found on this slide")
         scored = score_slide(detector, manifest, s, min_tissue=min_tissue, bs=bs, progress=progress)
         names = [c for c in scored.columns if c.startswith('score_')]
-        fig, axs = plt.subplots(1, len(names), figsize=(6 * len(names), 6 * s.dimensions[1] / s.dimensions[0] + 0.6), squeeze=False)
+        drawn = [f'score_{score}'] if score else names
+        fig, axs = plt.subplots(1, len(drawn), figsize=(6 * len(drawn), 6 * s.dimensions[1] / s.dimensions[0] + 0.6), squeeze=False)
         scores = {n[len('score_'):]: slide_score(scored[n], top_k) for n in names}
-        for ax, n in zip(axs[0], names):
+        for ax, n in zip(axs[0], drawn):
             plot_slide_heatmap(s, scored, n, annotations, ax=ax,
                                title=f"{_title(detector, n[len('score_'):])} (slide score {scores[n[len('score_'):]]:.3g})")
     fig.tight_layout()
@@ -124,3 +130,134 @@ def slide_heatmap(detector, slide, annotation=None, out=None, manifest=None, pat
         out = Path(out)
         with atomic_path(out) as tmp: fig.savefig(tmp, dpi=120, bbox_inches='tight', format=out.suffix.lstrip('.') or 'png')
     return dict(patches=scored, slide_scores=scores, figure=fig, path=out)
+
+# %% ../nbs/19_heatmap.ipynb #f621a2ab
+def model_identity(model) -> dict:
+    "Path, size and modification time of the checkpoint of `model` (a run folder or a checkpoint file)."
+    from histo_i2i.detector import CHECKPOINT_NAME
+    p = Path(model)
+    ck = p/CHECKPOINT_NAME if p.is_dir() else p
+    if not ck.is_file(): raise HistoError(model, "checkpoint not found; give a run folder of `histo-i2i train` or its checkpoint.pt")
+    return file_identity(ck)
+
+@functools.lru_cache(maxsize=2)
+def _load_cached(path:str, size:int, mtime_ns:int, device:str|None):
+    from histo_i2i.detector import load_detector
+    return load_detector(path, device=device)
+
+def cached_detector(model, device=None):
+    "The detector of `model`, loaded once per process and device while its checkpoint file is unchanged."
+    i = model_identity(model)
+    return _load_cached(i['path'], i['size'], i['mtime_ns'], None if device is None else str(device))
+
+# %% ../nbs/19_heatmap.ipynb #04f7fdeb
+HEATMAP_COLUMNS = ['slide', 'label', 'score', 'status', 'error', 'n_patches', 'seconds', 'heatmap', 'patches', 'note']
+
+def heatmap_row(slide, status='done', error='', label='', **kw) -> dict:
+    "One row of `slides.csv` (further keys: `score`, `score_<name>`, `n_patches`, ...)."
+    return dict(dict.fromkeys(HEATMAP_COLUMNS, ''), slide=str(slide), label=label, status=status, error=error, n_patches=0,
+                seconds=0.0, **kw)
+
+def heatmap_paths(out_dir, slide) -> dict:
+    "Outputs of `slide` in `out_dir`: `heatmap` (.png), `patches` (.csv) and `record` (.json)."
+    stem = Path(out_dir)/Path(slide).stem
+    return dict(heatmap=stem.with_suffix('.png'), patches=stem.with_suffix('.csv'), record=stem.with_suffix('.json'))
+
+def heatmap_inputs(slide, annotation, model:dict, settings:dict) -> dict:
+    "What the outputs of `slide` depend on: slide and annotation files, model checkpoint identity, settings."
+    return json.loads(json.dumps(dict(slide=file_identity(slide), annotation=file_identity(annotation) if annotation else None,
+                                      model=model, settings=settings)))
+
+def heatmap_mismatch(record, inputs:dict) -> str|None:
+    "Why the outputs described by `record` (a `.json` path) were not made from `inputs` (None: they were)."
+    from histo_i2i.tiling import _differences
+    try: old = json.loads(Path(record).read_text())['inputs']
+    except (OSError, ValueError, KeyError, TypeError): return "its record cannot be read"
+    if old.get('slide', {}).get('path') != inputs['slide']['path']:
+        raise HistoError(record, f"holds the outputs of another slide with the same name ({old.get('slide', {}).get('path')}); "
+                                 f"score it into another output folder, or remove {Path(record).stem}.* to replace them")
+    if old['slide'] != inputs['slide']: return "the slide file changed (size or modification time)"
+    if old.get('annotation') != inputs['annotation']:
+        return "the annotation changed: " + ("it was added" if old.get('annotation') is None else "it was removed"
+                                             if inputs['annotation'] is None else "the file differs (size or modification time)")
+    if old.get('model') != inputs['model']: return f"the model changed (checkpoint {inputs['model']['path']} is another file or was retrained)"
+    diff = _differences(old.get('settings', {}), inputs['settings'])
+    return "the settings changed: " + ', '.join(diff) if diff else None
+
+# %% ../nbs/19_heatmap.ipynb #be59d3d2
+HEATMAP_SETTINGS = ('patch_px', 'target_mpp', 'min_tissue', 'top_k', 'score', 'tiling')
+
+def heatmap_one_slide(model, slide, out_dir, annotation=None, settings=None, model_id=None, label='', bs:int=32,
+                      device=None) -> dict:
+    "Score `slide` and write its heatmap, patch scores and record into `out_dir`; returns its report row, never raises."
+    import matplotlib.pyplot as plt
+    from histo_i2i.heatmap import cached_detector   # the module's cache, also when this function is sent to a worker
+    from histo_i2i.tiling import load_annotations
+    t0, st = time.time(), dict(settings or {})
+    paths = heatmap_paths(out_dir, slide)
+    row = heatmap_row(slide, label=label)
+    try:
+        inputs = heatmap_inputs(slide, annotation, model_id or model_identity(model), st)
+        det = cached_detector(model, device)
+        tiling = dict(st.get('tiling') or {})
+        score = st.get('score') or det.score_names[0]
+        with Slide(slide, mpp=tiling.pop('mpp', None)) as s:
+            anns = load_annotations(str(annotation), s, tiling.get('tumour_groups'), tiling.get('exclude_groups')) if annotation else None
+            res = slide_heatmap(det, s, anns, out=paths['heatmap'], patch_px=st.get('patch_px'), target_mpp=st.get('target_mpp'),
+                                min_tissue=st.get('min_tissue', 0.9), top_k=st.get('top_k', 10), bs=bs, progress=False,
+                                tile_kwargs=tiling, score=score)
+        plt.close(res['figure'])
+        with atomic_path(paths['patches']) as tmp: res['patches'].to_csv(tmp, index=False)
+        row.update(score=res['slide_scores'][score], n_patches=int(len(res['patches'])), heatmap=str(paths['heatmap']),
+                   patches=str(paths['patches']), **{f'score_{k}': v for k, v in res['slide_scores'].items()})
+        row['seconds'] = round(time.time() - t0, 3)
+        atomic_write_text(paths['record'], json.dumps(dict(inputs=inputs, row=row), indent=1))
+    except Exception as e:
+        row.update(status='failed', error=f"{type(e).__name__}: {e}", seconds=round(time.time() - t0, 3))
+    return row
+
+# %% ../nbs/19_heatmap.ipynb #ce4419e9
+def _label(labels, slide):
+    if not labels: return ''
+    v = labels.get(Path(slide).stem, labels.get(str(slide), ''))
+    if v == '' or v is None or (isinstance(v, float) and math.isnan(v)): return ''
+    if str(v).strip() not in ('0', '1', '0.0', '1.0'): raise HistoError(slide, f"label {v!r} must be 0 (normal) or 1 (tumour)")
+    return int(float(v))
+
+def heatmap_slides(model, slides, out_dir, *, annotations=None, labels=None, score:str|None=None, scheduler=None,
+                   n_workers:int=2, threads_per_worker:int=1, connect_timeout:float=10, patch_px:int|None=None,
+                   target_mpp=None, min_tissue:float=0.9, top_k:float=10, bs:int=32, device=None, progress:bool=True,
+                   **tile_kwargs) -> pd.DataFrame:
+    "Heatmap, patch scores and slide scores of many slides on dask; resumable; failures recorded. Returns `out_dir/slides.csv`'s rows."
+    from histo_i2i.batch import run_slide_batch, annotation_for
+    from histo_i2i.detector import load_checkpoint, METHODS
+    from histo_i2i.tiling import tiling_settings
+    from histo_i2i.core import checked_number
+    tiling_settings(**tile_kwargs)                                        # unknown settings fail before any work
+    if patch_px is not None: patch_px = checked_number(patch_px, 'patch_px (patch side in pixels)', integer=True, low=0, low_open=True)
+    min_tissue = checked_number(min_tissue, 'min_tissue (tissue fraction)', low=0, high=1)
+    top_k = checked_number(top_k, 'top_k (patches in the slide score)', low=0, low_open=True)
+    if top_k >= 1 and float(top_k).is_integer(): top_k = int(top_k)   # a count of patches, recorded as one
+    model_id = model_identity(model)
+    method = load_checkpoint(model)['config'].get('method')
+    if method not in METHODS: raise HistoError(model, f"checkpoint method {method!r} is not a known method ({', '.join(METHODS)})")
+    names = METHODS[method].score_names
+    score = score or names[0]
+    if score not in names: raise HistoError(model, f"score {score!r} is not one of the {method} detector's scores ({', '.join(names)})")
+    settings = json.loads(json.dumps(dict(patch_px=patch_px, target_mpp=target_mpp, min_tissue=min_tissue, top_k=top_k, score=score,
+                                          tiling=tile_kwargs)))
+    for s in (labels or {}): _label(labels, s)
+    def inputs(s): return heatmap_inputs(s, annotation_for(s, annotations), model_id, settings)
+    def check(s):
+        p = heatmap_paths(out_dir, s)
+        if not all(f.exists() for f in p.values()): return None
+        why = heatmap_mismatch(p['record'], inputs(s))
+        if why: return f"scored again: {why}"
+        old = json.loads(p['record'].read_text())['row']
+        return {**old, 'status': 'skipped', 'label': _label(labels, s), 'note': ''}
+    return run_slide_batch(slides, out_dir, heatmap_one_slide,
+                           lambda s: (model, s, out_dir, annotation_for(s, annotations), settings, model_id, _label(labels, s), bs, device),
+                           check=check, row=lambda s, status, error: heatmap_row(s, status, error, label=_label(labels, s)),
+                           outputs=lambda s: list(heatmap_paths(out_dir, s).values()), columns=HEATMAP_COLUMNS, report='slides.csv',
+                           scheduler=scheduler, n_workers=n_workers, threads_per_worker=threads_per_worker,
+                           connect_timeout=connect_timeout, progress=progress)

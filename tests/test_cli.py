@@ -88,3 +88,45 @@ def test_bad_input_one_line_error(tmp_path, capsys):
         assert main(argv) == 2
         err = capsys.readouterr().err
         assert words in err and len(err.strip().splitlines()) == 1, err
+
+
+def test_heatmap_batch(slides, manifests, tmp_path, capsys):
+    "Many slides on dask: a corrupt one fails alone, a rerun skips finished slides, other settings score them again."
+    d, normal, tumour = slides
+    run = tmp_path/'colour'
+    assert main(['train', '--data', manifests/'normal.parquet', '--out', run, '--method', 'colour']) == 0
+    corrupt = tmp_path/'corrupt.tif'
+    corrupt.write_bytes(tumour.path.read_bytes()[:4096])                      # a truncated slide file
+    labels = tmp_path/'labels.csv'
+    labels.write_text('slide,label\nnormal,0\ntumour,1\n')
+    out = tmp_path/'heatmaps'
+    args = ['heatmap', normal.path, tumour.path, corrupt, '--model', run, '--out', out, '--patch-px', 32, '--labels', labels]
+    rc, so, se = run_cli(*args, '--workers', 1)                               # a local dask cluster of one worker
+    assert rc == 1 and '1 of 3 slides failed' in se, (so, se)
+    rep = pd.read_csv(out/'slides.csv', keep_default_na=False)
+    assert list(rep.columns[:10]) == ['slide', 'label', 'score', 'status', 'error', 'n_patches', 'seconds', 'heatmap', 'patches', 'note']
+    assert list(rep.status) == ['done', 'done', 'failed'] and list(rep.label) == ['0', '1', '']
+    assert 'corrupt.tif' in rep.error[2] and rep.n_patches[0] > 10
+    assert float(rep.score[1]) > float(rep.score[0]) and rep.score[1] == rep.score_colour[1]   # the tumour slide scores higher
+    for stem in ('normal', 'tumour'):
+        assert (out/f'{stem}.png').stat().st_size > 1000 and (out/f'{stem}.json').exists()
+        patches = pd.read_csv(out/f'{stem}.csv')
+        assert {'x', 'y', 'score_colour'} <= set(patches.columns) and np.isfinite(patches.score_colour).all()
+    assert not (out/'corrupt.png').exists()
+
+    capsys.readouterr()
+    assert main([*args, '--workers', 0]) == 1                                  # rerun: finished slides are skipped
+    assert capsys.readouterr().out.count('skipped') == 2
+    again = pd.read_csv(out/'slides.csv', keep_default_na=False)
+    assert list(again.status) == ['done', 'done', 'failed'] and list(again.score[:2]) == list(rep.score[:2])
+
+    assert main(['heatmap', normal.path, tumour.path, '--model', run, '--out', out, '--patch-px', 32, '--top-k', 3, '--workers', 0]) == 0
+    assert capsys.readouterr().out.count('scored again: the settings changed: top_k 10 -> 3') == 2
+    rep3 = pd.read_csv(out/'slides.csv', keep_default_na=False)
+    assert list(rep3.status) == ['failed', 'done', 'done'] and list(rep3.note[1:]) == ['scored again: the settings changed: top_k 10 -> 3'] * 2
+
+    one = tmp_path/'one.png'                                                   # one SLIDE and an image name: that heatmap alone
+    assert main(['heatmap', tumour.path, '--model', run, '--out', one, '--patch-px', 32, '--workers', 0]) == 0
+    assert one.stat().st_size > 1000 and one.with_suffix('.csv').exists()
+    assert main(['heatmap', normal.path, tumour.path, '--model', run, '--out', one]) == 2
+    assert 'an image name, which holds the heatmap of one slide; give a folder for 2 slides' in capsys.readouterr().err
