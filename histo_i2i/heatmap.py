@@ -17,7 +17,8 @@ from .data import to_tensor
 # %% auto #0
 __all__ = ['HEATMAP_COLUMNS', 'HEATMAP_SETTINGS', 'model_patch_px', 'score_slide', 'slide_score', 'patch_footprint', 'score_grid',
            'plot_slide_heatmap', 'slide_heatmap', 'model_identity', 'cached_detector', 'heatmap_row', 'heatmap_paths',
-           'heatmap_inputs', 'heatmap_mismatch', 'heatmap_one_slide', 'heatmap_slides']
+           'heatmap_inputs', 'heatmap_mismatch', 'heatmap_one_slide', 'heatmap_slides', 'slide_detections',
+           'froc_slides']
 
 # %% ../nbs/19_heatmap.ipynb #8ddcc95c
 def model_patch_px(detector, default:int=64) -> int:
@@ -261,3 +262,28 @@ def heatmap_slides(model, slides, out_dir, *, annotations=None, labels=None, sco
                            outputs=lambda s: list(heatmap_paths(out_dir, s).values()), columns=HEATMAP_COLUMNS, report='slides.csv',
                            scheduler=scheduler, n_workers=n_workers, threads_per_worker=threads_per_worker,
                            connect_timeout=connect_timeout, progress=progress)
+
+# %% ../nbs/19_heatmap.ipynb #142c68ce
+def slide_detections(scored:pd.DataFrame, score:str, footprint:float, min_distance:int=2) -> pd.DataFrame:
+    "Candidate lesions of one slide: local maxima of its `score` heatmap (`x, y` patch centres in level-0 pixels, `score`)."
+    from histo_i2i.metrics import heatmap_peaks
+    if score not in scored.columns: raise HistoError(None, f"the patch table has no column {score!r} (columns: {', '.join(map(str, scored.columns))})")
+    grid, origin = score_grid(scored, score, footprint)
+    return heatmap_peaks(grid, origin, footprint, min_distance=min_distance)
+
+def froc_slides(rows:pd.DataFrame, annotations=None, score:str|None=None, min_distance:int=2, **lesion_kwargs) -> dict:
+    "{slide stem: (detections, Lesions or None)} of the scored slides in `rows` (a `slides.csv` table); `score` = the patch score column (default: each table's first); `lesion_kwargs` go to `metrics.lesion_map`."
+    from histo_i2i.metrics import lesion_map
+    from histo_i2i.batch import annotation_for
+    out = {}
+    for r in rows.itertuples(index=False):
+        if r.status not in ('done', 'skipped'): continue
+        patches = pd.read_csv(r.patches)
+        col = score or next((c for c in patches.columns if c.startswith('score_')), None)
+        if col is None: raise HistoError(r.patches, "no score_<name> column: not a table of scored patches")
+        ann = annotation_for(r.slide, annotations)
+        with open_slide(r.slide) as s:
+            det = slide_detections(patches, col, patch_footprint(patches, s.mpp), min_distance)
+            les = lesion_map(read_asap_xml(ann, s.dimensions), s.dimensions, s.mpp, **lesion_kwargs) if ann else None
+        out[Path(r.slide).stem] = (det, les)
+    return out

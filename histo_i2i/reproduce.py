@@ -10,18 +10,19 @@ import pandas as pd
 from .core import HistoError, repo_root, atomic_path, atomic_write_text, checked_number
 
 # %% auto #0
-__all__ = ['PAPER_STEPS', 'STEP_OUTPUTS', 'profiles_dir', 'list_profiles', 'load_profile', 'parse_overrides', 'paper_dir',
-           'notebook_parameters', 'check_parameter', 'plan_steps', 'expand_placeholders', 'prepare_data',
-           'step_finished', 'run_step', 'reproduce']
+__all__ = ['PAPER_STEPS', 'STEP_OUTPUTS', 'PREPARE_BUILDERS', 'profiles_dir', 'list_profiles', 'load_profile', 'parse_overrides',
+           'paper_dir', 'notebook_parameters', 'check_parameter', 'plan_steps', 'expand_placeholders',
+           'prepare_camelyon16', 'prepare_data', 'step_finished', 'run_step', 'reproduce']
 
 # %% ../nbs/20_reproduce.ipynb #f4c37b04
-PAPER_STEPS = ('01_preprocessing', '02_translation', '03_baselines', '04_evaluation', '05_slide_heatmap')
+PAPER_STEPS = ('01_preprocessing', '02_translation', '03_baselines', '04_evaluation', '05_slide_heatmap', '06_slides')
 STEP_OUTPUTS = {
     '01_preprocessing': ['figure2.png'],
     '02_translation':   ['scores_translation.csv'],
     '03_baselines':     ['scores_fanogan.csv', 'scores_stylegan2.csv', 'scores_supervised.csv'],
     '04_evaluation':    ['table.csv', 'table.md', 'figure3.png', 'curves.png'],
     '05_slide_heatmap': ['heatmap.png'],
+    '06_slides':        ['slides.csv', 'froc.csv', 'froc.png'],
 }
 
 def profiles_dir() -> Path:
@@ -166,16 +167,40 @@ def expand_placeholders(value, out_dir):
     if isinstance(value, dict): return {k: expand_placeholders(v, out_dir) for k, v in value.items()}
     return value
 
+def prepare_camelyon16(out, root='', patch_px:int=512, target_mpp:float|None=None, include_tumour_slides:bool=False,
+                       n_workers:int=2, scheduler:str|None=None, progress:bool=False) -> Path:
+    "Tile the CAMELYON16 tree at `root` into split manifests in `out` (resumable); the folder, or a `HistoError` naming what failed."
+    from histo_i2i.camelyon16 import tile_camelyon16
+    if not root: raise HistoError(None, "the CAMELYON16 tree is not set: give --set root=DIR (a mini tree for a try: histo-i2i synth DIR --layout camelyon16)")
+    rep = tile_camelyon16(root, out, patch_px=patch_px, target_mpp=target_mpp, include_tumour_slides=include_tumour_slides,
+                          n_workers=n_workers, scheduler=scheduler or None, progress=progress)
+    bad = rep[rep.status == 'failed']
+    if len(bad) == len(rep): raise HistoError(root, f"no slide could be tiled: {bad.error.iloc[0]}")
+    return Path(out)
+
+PREPARE_BUILDERS = {'demo_dataset': ('histo_i2i.batch:make_demo_dataset', 'demo_data'),
+                    'camelyon16': ('histo_i2i.reproduce:prepare_camelyon16', 'manifests')}
+
+def _builder(name, path=None):
+    if name not in PREPARE_BUILDERS: raise HistoError(path, f"unknown prepare step {name!r} (known: {', '.join(PREPARE_BUILDERS)})")
+    import importlib
+    mod, fn = PREPARE_BUILDERS[name][0].split(':')
+    return getattr(importlib.import_module(mod), fn)
+
 def prepare_data(profile:dict, out_dir, log=print) -> dict:
     "Build what the profile's `prepare` section asks for; returns {name: path}."
     made = {}
     for name, kw in (profile.get('prepare') or {}).items():
-        if name != 'demo_dataset': raise HistoError(profile.get('path'), f"unknown prepare step {name!r} (known: demo_dataset)")
-        from histo_i2i.batch import make_demo_dataset
+        build = _builder(name, profile.get('path'))
         t0 = time.time()
-        made[name] = make_demo_dataset(Path(out_dir)/'demo_data', progress=False, **kw)
-        log(f"demo dataset ready in {made[name]} ({time.time() - t0:.0f} s)")
+        made[name] = build(Path(out_dir)/PREPARE_BUILDERS[name][1], progress=False, **kw)
+        log(f"{name} ready in {made[name]} ({time.time() - t0:.0f} s)")
     return made
+
+def _fill_parameters(prepare:dict, values:dict) -> dict:
+    "Prepare settings with each whole-string `{name}` replaced by the value of notebook parameter `name`."
+    def fill(v): return values[v[1:-1]] if isinstance(v, str) and v.startswith('{') and v.endswith('}') and v[1:-1] in values else v
+    return {n: {k: fill(v) for k, v in kw.items()} for n, kw in (prepare or {}).items()}
 
 # %% ../nbs/20_reproduce.ipynb #b0f83b60
 def _params_file(step): return Path(step['executed']).with_suffix('.parameters.json')
@@ -212,8 +237,8 @@ def run_step(step:dict, kernel_name:str='python3', log_output:bool=False, progre
 def _prepare_spec(name, key, current:dict) -> dict:
     "What a `prepare.NAME.KEY` override is checked against: the profile's value, else the builder's default."
     import inspect
-    from histo_i2i.batch import make_demo_dataset
-    sig = {k: p.default for k, p in inspect.signature(make_demo_dataset).parameters.items() if k not in ('root', 'progress')}
+    build = _builder(name)
+    sig = {k: p.default for k, p in list(inspect.signature(build).parameters.items())[1:] if k != 'progress'}
     if key not in sig: raise HistoError(None, f"prepare.{name} has no setting {key!r}{_did_you_mean(key, sig)}; settings: {sorted(sig)}")
     return dict(default=repr(current.get(key, sig[key])), comment='None = all' if key == 'max_per_class' else '')
 
@@ -230,7 +255,9 @@ def reproduce(profile='demo', overrides=None, out_dir=None, redo:bool=False, ste
             if name not in prof['prepare'] or not key: raise HistoError(prof.get('path'), f"override {k!r}: the profile prepares {sorted(prof['prepare'])}")
             prof['prepare'][name][key] = check_parameter(k, v, _prepare_spec(name, key, prof['prepare'][name]))
     plan = plan_steps(prof, {k: v for k, v in ov.items() if k not in prep}, out_dir, steps, notebooks_dir)
-    if plan and (redo or any(not step_finished(s) for s in plan)): prepare_data(prof, plan[0]['out_dir'], log=log)
+    if plan and (redo or any(not step_finished(s) for s in plan)):
+        values = {**prof['parameters'], **{k: v for k, v in ov.items() if '.' not in k}}
+        prepare_data({**prof, 'prepare': _fill_parameters(prof.get('prepare'), values)}, plan[0]['out_dir'], log=log)
     rows, dirty, failed = [], bool(redo), False
     for step in plan:
         if failed and not keep_going:

@@ -18,7 +18,9 @@ REDUCED = [
     '03_baselines.batch_size=8', '03_baselines.limit=24', '03_baselines.projection_limit=8',
     '04_evaluation.n_boot=200',
     '05_slide_heatmap.slide_px=768', '05_slide_heatmap.compare_normal=false',
+    '06_slides.n_boot=200',
 ]
+TINY_TRAINING = [o for o in REDUCED if o.startswith(('02_translation.', '03_baselines.', '04_evaluation.'))]
 
 
 def test_profiles_plan():
@@ -27,7 +29,7 @@ def test_profiles_plan():
         prof = load_profile(name)
         assert prof['description']
         plan = plan_steps(prof, out_dir='/tmp/histo_i2i_plan')
-        assert [p['step'] for p in plan] == list(PAPER_STEPS)
+        assert [p['step'] for p in plan] == list(prof['steps'])
         assert all(p['parameters']['out_dir'] == '/tmp/histo_i2i_plan' for p in plan)
 
 
@@ -47,3 +49,30 @@ def test_demo_reduced(tmp_path):
     assert 'Proposed SSIM' in (out/'table.md').read_text()
     again = reproduce('demo', overrides=REDUCED, out_dir=out, log=print)
     assert list(again.status) == ['skipped'] * len(PAPER_STEPS)
+
+
+def test_camelyon16_mini_tree(tmp_path):
+    "The camelyon16 profile on a mini tree in the official layout: patch-level table, slides.csv (one row per test slide), froc.csv."
+    from histo_i2i.camelyon16 import make_camelyon16_tree, camelyon16_slides
+    root = make_camelyon16_tree(tmp_path/'CAMELYON16', n_slides=4, slide_px=2048, progress=False)
+    out = tmp_path/'run'
+    overrides = TINY_TRAINING + [f'root={root}', 'device=cpu', 'prepare.camelyon16.patch_px=32', 'prepare.camelyon16.n_workers=1',
+                                 '03_baselines.supervised_arch=small_cnn', '06_slides.patch_px=32', '06_slides.workers=0', '06_slides.n_boot=200']
+    report = reproduce('camelyon16', overrides=overrides, out_dir=out, log=print)
+    assert list(report.status) == ['done'] * len(report), report.to_string()
+    table = pd.read_csv(out/'table.csv')
+    assert {'translation', 'fanogan', 'supervised'} <= set(table.method) and np.isfinite(table.auc).all()
+    test = camelyon16_slides(root).query("split == 'test'")
+    slides = pd.read_csv(out/'slides.csv')
+    assert list(slides.columns) == ['slide', 'label', 'score'] and len(slides) == len(test)
+    assert sorted(slides.label) == sorted(test.label) and np.isfinite(slides.score).all()
+    froc = pd.read_csv(out/'froc.csv', index_col=0)
+    assert list(froc.index.astype(str)) == ['0.25', '0.5', '1', '2', '4', '8', 'mean']
+    assert froc.sensitivity.between(0, 1).all()
+    assert set(pd.read_parquet(next((out/'manifests').glob('test_*.parquet'))).split) == {'test'}
+
+
+def test_camelyon16_needs_root(tmp_path):
+    from histo_i2i.core import HistoError
+    with pytest.raises(HistoError, match='--set root=DIR'):
+        reproduce('camelyon16', overrides=['device=cpu'], out_dir=tmp_path/'run', log=print)
