@@ -10,13 +10,14 @@ import numpy as np
 import pandas as pd
 import torch, torch.nn.functional as F
 from PIL import Image
-from .core import HistoError, visible_files
+from .core import HistoError, visible_files, checked_number
 
 # %% auto #0
 __all__ = ['IMAGE_EXTS', 'INPUT_POLICIES', 'PCAM_H5', 'SELECTION_LABEL', 'read_image', 'to_tensor', 'to_image', 'fit_input',
            'balanced_subset', 'PatchDataset', 'dataset_labels', 'select_labels', 'pcam_folder', 'H5PatchDataset',
-           'pcam_h5', 'ManifestPatchDataset', 'manifest_dataset', 'patch_dataset', 'supervised_split', 'load_batch',
-           'iter_batches', 'stain_jitter', 'Augment', 'TrainingSampler', 'training_loader']
+           'pcam_h5', 'ManifestPatchDataset', 'manifest_dataset', 'patch_dataset', 'supervised_split',
+           'ConcatPatchDataset', 'contaminate', 'contamination_source', 'load_batch', 'iter_batches', 'stain_jitter',
+           'Augment', 'TrainingSampler', 'training_loader']
 
 # %% ../nbs/07_data.ipynb #b0455f09
 IMAGE_EXTS = ('.jpg', '.jpeg', '.png', '.tif', '.tiff', '.bmp')
@@ -275,6 +276,72 @@ def supervised_split(train, valid, seed:int=0):
     for l in (0, 1):
         idx = rng.permutation(np.flatnonzero(valid.labels == l)); half[idx[:len(idx) // 2]] = True
     return valid.subset(half), valid.subset(~half)
+
+# %% ../nbs/07_data.ipynb #b005d8ac
+def _patch_key(p:str) -> str:
+    "A patch id with its file part resolved, so that one patch reached by two spellings of its path compares equal."
+    for sep in ('#', '@'):
+        if sep in p:
+            head, _, tail = p.rpartition(sep)
+            return os.path.realpath(head) + sep + tail
+    return os.path.realpath(p)
+
+class ConcatPatchDataset(PatchDataset):
+    "The patches of several datasets in a row, each read by the dataset it comes from; `labels` (default: theirs) may relabel them, `true_labels` keeps theirs."
+    source = 'concat'
+    def __init__(self, parts, labels=None, size:int|None=None, crop:str='resize'):
+        self.parts = list(parts)
+        if not self.parts: raise HistoError(None, "no datasets to put together")
+        self.part = np.concatenate([np.full(len(p), k, dtype=np.int64) for k, p in enumerate(self.parts)])
+        self.item = np.concatenate([np.arange(len(p), dtype=np.int64) for p in self.parts])
+        self.true_labels = np.concatenate([dataset_labels(p) for p in self.parts])
+        super().__init__([q for p in self.parts for q in p.paths], self.true_labels if labels is None else labels, size=size, crop=crop)
+
+    def read(self, i): return self.parts[int(self.part[i])].read(int(self.item[i]))
+    def _take(self, idx): self.part, self.item, self.true_labels = self.part[idx], self.item[idx], self.true_labels[idx]
+
+def contaminate(healthy, tumour, fraction:float, seed:int=0, n:int|None=None, exclude=None) -> ConcatPatchDataset:
+    "A training set of `n` patches (default: as many as `healthy` holds), `round(fraction * n)` of them tumour patches of `tumour`, the rest healthy, all labelled 0; seeded and nested over fractions."
+    fraction = checked_number(fraction, 'the contamination fraction', low=0, high=1)
+    healthy, tumour = select_labels(healthy, (0,)), select_labels(tumour, (1,))
+    n = len(healthy) if n is None else checked_number(n, 'the training set size n', integer=True, low=0, low_open=True)
+    n_t = int(math.floor(fraction * n + 0.5))
+    if n - n_t > len(healthy):
+        raise HistoError(getattr(healthy, 'root', None), f"{n - n_t} healthy patches are needed, {len(healthy)} are there: lower n")
+    if n_t > len(tumour):
+        raise HistoError(getattr(tumour, 'root', None), f"a fraction {fraction:g} of {n} patches needs {n_t} tumour patches, the tumour source has "
+                                                        f"{len(tumour)}: give more tumour patches, a smaller n or a smaller fraction")
+    if exclude is not None:
+        shared = sorted(set(map(_patch_key, tumour.paths)) & set(map(_patch_key, exclude.paths)))
+        if shared: raise HistoError(shared[0], f"this and {len(shared) - 1} more tumour patches for contamination are in the evaluation set too: "
+                                               "take them from the training split or from other slides")
+    rng = np.random.default_rng(seed)
+    keep_h, keep_t = rng.permutation(len(healthy))[:n - n_t], rng.permutation(len(tumour))[:n_t]
+    h, t = healthy.subset(np.sort(keep_h)), tumour.subset(np.sort(keep_t))
+    size = getattr(healthy, 'size', None)
+    if size is None and len(h) and len(t) and h.read(0).shape != t.read(0).shape:
+        raise HistoError(getattr(tumour, 'root', None), f"tumour patches are {t.read(0).shape[1]} px and healthy ones {h.read(0).shape[1]} px: give the healthy set a size")
+    return ConcatPatchDataset([h, t], labels=np.zeros(len(h) + len(t), dtype=np.int64), size=size, crop=getattr(healthy, 'crop', 'resize'))
+
+# %% ../nbs/07_data.ipynb #3fb2adbb
+def contamination_source(data, tumour=None, split:str='train', build_dir=None) -> PatchDataset:
+    "Tumour patches to contaminate `data`'s training set with: label 1 of `split` of `tumour` (else of `data`); for a synthetic demo dataset, cancerous patches of extra slides built into `build_dir`."
+    import json
+    src = tumour or data
+    try:
+        ds = patch_dataset(src, split, labels=(1,))
+        if len(ds): return ds
+        why = f"its {split} split has no tumour patches"
+    except HistoError as e: why = e.problem
+    meta = Path(data)/'demo_dataset.json' if not tumour and not isinstance(data, (list, tuple, pd.DataFrame)) else None
+    if meta is not None and meta.is_file():
+        from histo_i2i.batch import make_demo_dataset
+        params = json.loads(meta.read_text())['params']
+        out = Path(build_dir or Path(data).parent/f'{Path(data).name}_tumour')
+        root = make_demo_dataset(out, **{**params, 'n_slides': 2, 'seed': params['seed'] + 1}, progress=False)
+        return patch_dataset(root, 'valid', labels=(1,))
+    raise HistoError(src, f"no tumour patches to contaminate the training set with ({why}); give a tumour source whose {split} split "
+                          "holds label-1 patches from slides outside the evaluation set")
 
 # %% ../nbs/07_data.ipynb #0a107cda
 def load_batch(ds, idx=None) -> torch.Tensor:

@@ -11,9 +11,10 @@ from .core import HistoError, atomic_path, atomic_write_text
 from .metrics import detection_metrics, roc_points, pr_points, METRIC_NAMES
 
 # %% auto #0
-__all__ = ['PAPER_TABLE1', 'METHOD_ORDER', 'METHOD_LABELS', 'SCORE_LABELS', 'row_label', 'sidecar_path', 'write_scores',
-           'method_from_path', 'read_scores', 'score_to_file', 'gather_scores', 'table1', 'table1_markdown',
-           'write_table1', 'figure3', 'save_figure', 'roc_pr_curves', 'show_rows']
+__all__ = ['PAPER_TABLE1', 'METHOD_ORDER', 'METHOD_LABELS', 'SCORE_LABELS', 'CONTAMINATION_RUN_KEYS', 'row_label', 'sidecar_path',
+           'write_scores', 'method_from_path', 'read_scores', 'score_to_file', 'gather_scores', 'table1',
+           'table1_markdown', 'write_table1', 'figure3', 'save_figure', 'roc_pr_curves', 'contamination_table',
+           'contamination_figure', 'show_rows']
 
 # %% ../nbs/18_report.ipynb #a7b2dea4
 PAPER_TABLE1 = pd.DataFrame([
@@ -207,6 +208,48 @@ def roc_pr_curves(scores, path=None):
     a.set(xlabel='false positive rate', ylabel='true positive rate', title='ROC (AUC)')
     b.set(xlabel='recall', ylabel='precision', title='Precision-recall (AP)', ylim=(0, 1.02))
     for ax in (a, b): ax.legend(fontsize=7, loc='lower right' if ax is a else 'lower left')
+    fig.tight_layout()
+    if path is not None: save_figure(fig, path)
+    return fig
+
+# %% ../nbs/18_report.ipynb #e386c12d
+CONTAMINATION_RUN_KEYS = ('method', 'fraction', 'n_train', 'n_tumour', 'scores')
+
+def contamination_table(runs, n_boot:int=1000, seed:int=0) -> pd.DataFrame:
+    "AUC and AP with bootstrap intervals per method, score and fraction; `runs`: dicts with method, fraction, n_train, n_tumour and scores (a score CSV)."
+    rows = []
+    for run in runs:
+        missing = [k for k in CONTAMINATION_RUN_KEYS if k not in run]
+        if missing: raise HistoError(run.get('scores'), f"a contamination run needs {list(CONTAMINATION_RUN_KEYS)}; missing {missing}")
+        t = table1(run['scores'], n_boot=n_boot, seed=seed)
+        t = t[t.method == run['method']]
+        for _, r in t.iterrows():
+            rows.append(dict(method=run['method'], score=r['score'], label=r['label'], fraction=float(run['fraction']),
+                             n_train=int(run['n_train']), n_tumour=int(run['n_tumour']), tumour_share=run['n_tumour'] / run['n_train'],
+                             n=int(r['n']), n_pos=int(r['n_pos']), **{f'{m}{s}': r.get(f'{m}{s}', np.nan) for m in ('auc', 'ap') for s in ('', '_lo', '_hi')}))
+    cols = ['method', 'score', 'label', 'fraction', 'n_train', 'n_tumour', 'tumour_share', 'n', 'n_pos'] + \
+           [f'{m}{s}' for m in ('auc', 'ap') for s in ('', '_lo', '_hi')]
+    return pd.DataFrame(rows, columns=cols)
+
+def contamination_figure(table:pd.DataFrame, path=None, metric:str='auc', scores=None):
+    "`metric` ('auc' or 'ap') with its bootstrap interval against the tumour share of the training set, one line per method and score (`scores`: names to draw, None = all)."
+    import matplotlib.pyplot as plt
+    if metric not in ('auc', 'ap'): raise HistoError(None, f"metric must be 'auc' or 'ap', not {metric!r}")
+    t = table if scores is None else table[table.score.isin(list(scores))]
+    if not len(t): raise HistoError(None, f"no rows to draw (scores {list(scores) if scores is not None else None}; the table has {sorted(set(table.score))})")
+    groups = list(t.groupby(['method', 'score'], sort=False))
+    share = 100 * t.tumour_share
+    dx = 0.012 * max(float(share.max() - share.min()), 1.0)
+    fig, ax = plt.subplots(figsize=(5.5, 3.4))
+    for k, ((method, score), g) in enumerate(groups):
+        g = g.sort_values('tumour_share')
+        y = g[metric].to_numpy(float)
+        lo, hi = g.get(f'{metric}_lo'), g.get(f'{metric}_hi')
+        err = None if lo is None or g[f'{metric}_lo'].isna().all() else np.vstack([y - lo.to_numpy(float), hi.to_numpy(float) - y])
+        ax.errorbar(100 * g.tumour_share + (k - (len(groups) - 1) / 2) * dx, y, yerr=err, marker='o', ms=4, capsize=3, label=g['label'].iloc[0])
+    if metric == 'auc': ax.axhline(0.5, color='k', ls=':', lw=1)
+    ax.set(xlabel='tumour patches in the training set (%)', ylabel=metric.upper(), title=f'{metric.upper()} against contamination')
+    ax.legend(fontsize=7)
     fig.tight_layout()
     if path is not None: save_figure(fig, path)
     return fig

@@ -10,12 +10,14 @@ import pandas as pd
 from .core import HistoError, repo_root, atomic_path, atomic_write_text, checked_number
 
 # %% auto #0
-__all__ = ['PAPER_STEPS', 'STEP_OUTPUTS', 'PREPARE_BUILDERS', 'profiles_dir', 'list_profiles', 'load_profile', 'parse_overrides',
-           'paper_dir', 'notebook_parameters', 'check_parameter', 'plan_steps', 'expand_placeholders',
-           'prepare_camelyon16', 'prepare_data', 'step_finished', 'run_step', 'reproduce']
+__all__ = ['PAPER_STEPS', 'OPTIONAL_STEPS', 'ALL_STEPS', 'STEP_OUTPUTS', 'PREPARE_BUILDERS', 'profiles_dir', 'list_profiles',
+           'load_profile', 'parse_overrides', 'paper_dir', 'notebook_parameters', 'check_parameter', 'plan_steps',
+           'expand_placeholders', 'prepare_camelyon16', 'prepare_data', 'step_finished', 'run_step', 'reproduce']
 
 # %% ../nbs/20_reproduce.ipynb #f4c37b04
 PAPER_STEPS = ('01_preprocessing', '02_translation', '03_baselines', '04_evaluation', '05_slide_heatmap', '06_slides')
+OPTIONAL_STEPS = ('06_contamination',)     # run only when named (--steps) or listed in a profile's steps
+ALL_STEPS = PAPER_STEPS + OPTIONAL_STEPS
 STEP_OUTPUTS = {
     '01_preprocessing': ['figure2.png'],
     '02_translation':   ['scores_translation.csv'],
@@ -23,6 +25,7 @@ STEP_OUTPUTS = {
     '04_evaluation':    ['table.csv', 'table.md', 'figure3.png', 'curves.png'],
     '05_slide_heatmap': ['heatmap.png'],
     '06_slides':        ['slides.csv', 'froc.csv', 'froc.png'],
+    '06_contamination': ['contamination.csv', 'contamination.png'],
 }
 
 def profiles_dir() -> Path:
@@ -44,8 +47,8 @@ def load_profile(profile='demo') -> dict:
     try: prof = json.loads(p.read_text())
     except Exception as e: raise HistoError(p, f"profile is not valid JSON ({e})") from e
     if not isinstance(prof, dict): raise HistoError(p, "profile must be a JSON object")
-    unknown = set(prof.get('notebooks', {})) - set(PAPER_STEPS)
-    if unknown: raise HistoError(p, f"unknown notebook(s) {sorted(unknown)}; steps are {list(PAPER_STEPS)}")
+    unknown = set(prof.get('notebooks', {})) - set(ALL_STEPS)
+    if unknown: raise HistoError(p, f"unknown notebook(s) {sorted(unknown)}; steps are {list(ALL_STEPS)}")
     prof.setdefault('name', p.stem); prof.setdefault('parameters', {}); prof.setdefault('notebooks', {})
     prof.setdefault('steps', list(PAPER_STEPS)); prof.setdefault('outputs', {})
     prof['path'] = str(p)
@@ -121,7 +124,7 @@ def plan_steps(profile='demo', overrides=None, out_dir=None, steps=None, noteboo
     notebooks_dir = Path(notebooks_dir or paper_dir())
     plan, used = [], set()
     for step in (steps or prof['steps']):
-        if step not in PAPER_STEPS: raise HistoError(None, f"unknown step {step!r}; steps are {list(PAPER_STEPS)}")
+        if step not in ALL_STEPS: raise HistoError(None, f"unknown step {step!r}; steps are {list(ALL_STEPS)}")
         nb = notebooks_dir/f'{step}.ipynb'
         if not nb.exists(): raise HistoError(nb, "narrative notebook is missing")
         declared = notebook_parameters(nb)

@@ -5,7 +5,7 @@ from pathlib import Path
 import numpy as np, pandas as pd, pytest
 
 os.environ.setdefault('OMP_NUM_THREADS', '1')
-from histo_i2i.reproduce import reproduce, load_profile, plan_steps, PAPER_STEPS
+from histo_i2i.reproduce import reproduce, load_profile, plan_steps, PAPER_STEPS, OPTIONAL_STEPS
 
 REDUCED = [
     'prepare.demo_dataset.n_slides=2', 'prepare.demo_dataset.slide_px=1024', 'prepare.demo_dataset.patch_px=32',
@@ -31,6 +31,8 @@ def test_profiles_plan():
         plan = plan_steps(prof, out_dir='/tmp/histo_i2i_plan')
         assert [p['step'] for p in plan] == list(prof['steps'])
         assert all(p['parameters']['out_dir'] == '/tmp/histo_i2i_plan' for p in plan)
+        optional = [s for s in OPTIONAL_STEPS if s in prof['notebooks']]    # set in the profile, run only when named
+        if optional: assert [p['step'] for p in plan_steps(prof, out_dir='/tmp/histo_i2i_plan', steps=optional)] == optional
 
 
 def test_demo_reduced(tmp_path):
@@ -76,3 +78,22 @@ def test_camelyon16_needs_root(tmp_path):
     from histo_i2i.core import HistoError
     with pytest.raises(HistoError, match='--set root=DIR'):
         reproduce('camelyon16', overrides=['device=cpu'], out_dir=tmp_path/'run', log=print)
+
+
+def test_contamination_optional_step(tmp_path):
+    "06_contamination is left out of the default steps and runs when named; one row per method, score and fraction, tumour counts to the patch."
+    assert '06_contamination' not in load_profile('demo')['steps']
+    out = tmp_path/'demo'
+    overrides = [o for o in REDUCED if o.startswith('prepare.')] + [
+        '06_contamination.iters=5', '06_contamination.width=8', '06_contamination.n_res=1', '06_contamination.batch_size=4',
+        '06_contamination.valid_limit=32', '06_contamination.n_boot=50']
+    report = reproduce('demo', overrides=overrides, out_dir=out, steps=['06_contamination'], log=print)
+    assert list(report.step) == ['06_contamination'] and list(report.status) == ['done'], report.to_string()
+    t = pd.read_csv(out/'contamination.csv')
+    assert set(t.method) == {'translation', 'ae'} and sorted(set(t.fraction)) == [0, 0.01, 0.05, 0.1]
+    assert len(t) == 4 * (6 + 2) and np.isfinite(t[['auc', 'auc_lo', 'auc_hi', 'ap']].values).all()
+    n_train = t.n_train.iloc[0]
+    assert (t.n_tumour == np.floor(t.fraction * n_train + 0.5)).all() and (t.n == 32).all()
+    assert (out/'contamination.png').stat().st_size > 1000 and (out/'contamination'/'tumour_data'/'demo_dataset.json').exists()
+    again = reproduce('demo', overrides=overrides, out_dir=out, steps=['06_contamination'], log=print)
+    assert list(again.status) == ['skipped']

@@ -1,13 +1,14 @@
 """Store outputs in the repository's notebooks, executed with the current code.
 
-    python tools/notebooks.py paper [--profile demo] [--set KEY=VALUE ...] [--out DIR] [--dest DIR]
+    python tools/notebooks.py paper [--profile demo] [--set KEY=VALUE ...] [--out DIR] [--dest DIR] [--steps STEP ...]
     python tools/notebooks.py library nbs/00_core.ipynb [nbs/17_metrics.ipynb ...]
 
 `paper` runs the narrative notebooks `nbs/paper/*.ipynb` on a reproduction profile (the same papermill run as
 `histo-i2i reproduce`, into `runs/<profile>/`), then writes the executed notebooks back over `nbs/paper/`: the
 `parameters` cell keeps its defaults (so `nbdev_test` still runs the notebooks small), papermill's injected-parameters
 cell is dropped, and a note after the `parameters` cell plus the notebook metadata `histo_i2i.stored_outputs` record the
-profile and parameters the outputs come from.
+profile and parameters the outputs come from. `--steps` runs and stores only the named notebooks; optional steps such as
+`06_contamination`, which `make reproduce` leaves out, are stored this way (`--steps 06_contamination`).
 
 `library` executes library notebooks in place the way `nbdev_test` does (same kernel, `IN_TEST=1`, cells marked
 `#| eval: false` or with a flag from `tst_flags` are skipped) and keeps their outputs.
@@ -101,17 +102,17 @@ def store_paper_notebook(executed, dest, profile:str, params:dict, out_dir):
     write_clean(nb, dest)
 
 
-def run_paper(profile='demo', overrides=(), out_dir=None, dest=None, redo=True, log=print):
+def run_paper(profile='demo', overrides=(), out_dir=None, dest=None, redo=True, steps=None, log=print):
     "Execute the narrative notebooks on `profile` and store their outputs in `dest` (default: nbs/paper)."
     from histo_i2i.reproduce import reproduce, plan_steps, paper_dir
     dest = Path(dest or paper_dir())
     out_dir = Path(out_dir or ROOT/'runs'/Path(profile).stem).resolve()
-    report = reproduce(profile, overrides=list(overrides), out_dir=out_dir, redo=redo, notebooks_dir=dest, log=log)
+    report = reproduce(profile, overrides=list(overrides), out_dir=out_dir, redo=redo, steps=steps, notebooks_dir=dest, log=log)
     bad = report[report.status != 'done'] if redo else report[~report.status.isin(['done', 'skipped'])]
     if len(bad):
         raise NotebookError("these notebooks did not run, so nothing was stored:\n" + bad.to_string(index=False))
     notebook_overrides = [o for o in overrides if not o.startswith('prepare.')]  # reproduce's own, not parameters
-    for step in plan_steps(profile, notebook_overrides, out_dir, notebooks_dir=dest):
+    for step in plan_steps(profile, notebook_overrides, out_dir, steps=steps, notebooks_dir=dest):
         params = {k: v for k, v in step['parameters'].items()}
         store_paper_notebook(step['executed'], step['notebook'], Path(profile).stem, params, out_dir)
         log(f"stored outputs: {os.path.relpath(step['notebook'], ROOT)}")
@@ -162,12 +163,13 @@ def main(argv=None) -> int:
     pp.add_argument('--out', help='run folder (default runs/<profile>)')
     pp.add_argument('--dest', help='folder of the notebooks to run and overwrite (default nbs/paper)')
     pp.add_argument('--reuse', action='store_true', help='keep steps that `make reproduce` finished with the same parameters')
+    pp.add_argument('--steps', nargs='+', default=None, help="only these notebooks (default: the profile's steps), e.g. 06_contamination")
     lp = sub.add_parser('library', help='execute library notebooks in place')
     lp.add_argument('notebooks', nargs='+')
     a = ap.parse_args(argv)
     sys.path.insert(0, str(ROOT))
     try:
-        if a.what == 'paper': run_paper(a.profile, a.overrides, a.out, a.dest, redo=not a.reuse)
+        if a.what == 'paper': run_paper(a.profile, a.overrides, a.out, a.dest, redo=not a.reuse, steps=a.steps)
         else: run_library(a.notebooks)
     except NotebookError as e:
         print(f"error: {e}", file=sys.stderr); return 1
