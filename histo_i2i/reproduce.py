@@ -16,7 +16,7 @@ __all__ = ['PAPER_STEPS', 'OPTIONAL_STEPS', 'ALL_STEPS', 'STEP_OUTPUTS', 'PREPAR
 
 # %% ../nbs/20_reproduce.ipynb #f4c37b04
 PAPER_STEPS = ('01_preprocessing', '02_translation', '03_baselines', '04_evaluation', '05_slide_heatmap', '06_slides')
-OPTIONAL_STEPS = ('06_contamination',)     # run only when named (--steps) or listed in a profile's steps
+OPTIONAL_STEPS = ('07_contamination',)     # run only when named (--steps) or listed in a profile's steps
 ALL_STEPS = PAPER_STEPS + OPTIONAL_STEPS
 STEP_OUTPUTS = {
     '01_preprocessing': ['figure2.png'],
@@ -25,7 +25,7 @@ STEP_OUTPUTS = {
     '04_evaluation':    ['table.csv', 'table.md', 'figure3.png', 'curves.png'],
     '05_slide_heatmap': ['heatmap.png'],
     '06_slides':        ['slides.csv', 'froc.csv', 'froc.png'],
-    '06_contamination': ['contamination.csv', 'contamination.png'],
+    '07_contamination': ['contamination.csv', 'contamination.png'],
 }
 
 def profiles_dir() -> Path:

@@ -81,19 +81,19 @@ def test_camelyon16_needs_root(tmp_path):
 
 
 def test_contamination_optional_step(tmp_path):
-    "06_contamination is left out of the default steps and runs when named; one row per method, score and fraction, tumour counts to the patch."
-    assert '06_contamination' not in load_profile('demo')['steps']
+    "07_contamination is left out of the default steps and runs when named; one row per method, score and fraction, tumour counts to the patch."
+    assert '07_contamination' not in load_profile('demo')['steps']
     out = tmp_path/'demo'
     overrides = [o for o in REDUCED if o.startswith('prepare.')] + [
-        '06_contamination.iters=5', '06_contamination.width=8', '06_contamination.n_res=1', '06_contamination.batch_size=4',
-        '06_contamination.valid_limit=32', '06_contamination.n_boot=50']
-    report = reproduce('demo', overrides=overrides, out_dir=out, steps=['06_contamination'], log=print)
-    assert list(report.step) == ['06_contamination'] and list(report.status) == ['done'], report.to_string()
+        '07_contamination.iters=5', '07_contamination.width=8', '07_contamination.n_res=1', '07_contamination.batch_size=4',
+        '07_contamination.valid_limit=32', '07_contamination.n_boot=50']
+    report = reproduce('demo', overrides=overrides, out_dir=out, steps=['07_contamination'], log=print)
+    assert list(report.step) == ['07_contamination'] and list(report.status) == ['done'], report.to_string()
     t = pd.read_csv(out/'contamination.csv')
     assert set(t.method) == {'translation', 'ae'} and sorted(set(t.fraction)) == [0, 0.01, 0.05, 0.1]
     assert len(t) == 4 * (6 + 2) and np.isfinite(t[['auc', 'auc_lo', 'auc_hi', 'ap']].values).all()
     n_train = t.n_train.iloc[0]
     assert (t.n_tumour == np.floor(t.fraction * n_train + 0.5)).all() and (t.n == 32).all()
     assert (out/'contamination.png').stat().st_size > 1000 and (out/'contamination'/'tumour_data'/'demo_dataset.json').exists()
-    again = reproduce('demo', overrides=overrides, out_dir=out, steps=['06_contamination'], log=print)
+    again = reproduce('demo', overrides=overrides, out_dir=out, steps=['07_contamination'], log=print)
     assert list(again.status) == ['skipped']

@@ -8,7 +8,7 @@
 `parameters` cell keeps its defaults (so `nbdev_test` still runs the notebooks small), papermill's injected-parameters
 cell is dropped, and a note after the `parameters` cell plus the notebook metadata `histo_i2i.stored_outputs` record the
 profile and parameters the outputs come from. `--steps` runs and stores only the named notebooks; optional steps such as
-`06_contamination`, which `make reproduce` leaves out, are stored this way (`--steps 06_contamination`).
+`07_contamination`, which `make reproduce` leaves out, are stored this way (`--steps 07_contamination`).
 
 `library` executes library notebooks in place the way `nbdev_test` does (same kernel, `IN_TEST=1`, cells marked
 `#| eval: false` or with a flag from `tst_flags` are skipped) and keeps their outputs.
@@ -163,7 +163,7 @@ def main(argv=None) -> int:
     pp.add_argument('--out', help='run folder (default runs/<profile>)')
     pp.add_argument('--dest', help='folder of the notebooks to run and overwrite (default nbs/paper)')
     pp.add_argument('--reuse', action='store_true', help='keep steps that `make reproduce` finished with the same parameters')
-    pp.add_argument('--steps', nargs='+', default=None, help="only these notebooks (default: the profile's steps), e.g. 06_contamination")
+    pp.add_argument('--steps', nargs='+', default=None, help="only these notebooks (default: the profile's steps), e.g. 07_contamination")
     lp = sub.add_parser('library', help='execute library notebooks in place')
     lp.add_argument('notebooks', nargs='+')
     a = ap.parse_args(argv)
