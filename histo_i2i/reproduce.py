@@ -10,9 +10,10 @@ import pandas as pd
 from .core import HistoError, repo_root, atomic_path, atomic_write_text, checked_number
 
 # %% auto #0
-__all__ = ['PAPER_STEPS', 'OPTIONAL_STEPS', 'ALL_STEPS', 'STEP_OUTPUTS', 'PREPARE_BUILDERS', 'profiles_dir', 'list_profiles',
-           'load_profile', 'parse_overrides', 'paper_dir', 'notebook_parameters', 'check_parameter', 'plan_steps',
-           'expand_placeholders', 'prepare_camelyon16', 'prepare_data', 'step_finished', 'run_step', 'reproduce']
+__all__ = ['PAPER_STEPS', 'OPTIONAL_STEPS', 'ALL_STEPS', 'STEP_OUTPUTS', 'PREPARE_BUILDERS', 'PREPARE_RECORD', 'profiles_dir',
+           'list_profiles', 'load_profile', 'parse_overrides', 'paper_dir', 'notebook_parameters', 'check_parameter',
+           'plan_steps', 'expand_placeholders', 'prepare_camelyon16', 'prepare_data', 'step_finished', 'run_step',
+           'reproduce']
 
 # %% ../nbs/20_reproduce.ipynb #f4c37b04
 PAPER_STEPS = ('01_preprocessing', '02_translation', '03_baselines', '04_evaluation', '05_slide_heatmap', '06_slides')
@@ -200,6 +201,16 @@ def prepare_data(profile:dict, out_dir, log=print) -> dict:
         log(f"{name} ready in {made[name]} ({time.time() - t0:.0f} s)")
     return made
 
+PREPARE_RECORD = 'prepare.json'   # in the run folder: the prepare settings the finished steps used
+
+def _prepare_changed(out_dir, prepare:dict) -> str|None:
+    "How `prepare` differs from the settings recorded in `out_dir` by the last run (None: the same, or no record)."
+    try: old = json.loads((Path(out_dir)/PREPARE_RECORD).read_text())
+    except (OSError, ValueError): return None
+    flat = lambda d: {f"{n}.{k}": v for n, kw in d.items() for k, v in kw.items()}
+    o, n = flat(old), flat(json.loads(json.dumps(prepare, default=str)))
+    return ', '.join(f"{k} {o.get(k)!r} -> {n.get(k)!r}" for k in sorted(set(o) | set(n)) if o.get(k) != n.get(k)) or None
+
 def _fill_parameters(prepare:dict, values:dict) -> dict:
     "Prepare settings with each whole-string `{name}` replaced by the value of notebook parameter `name`."
     def fill(v): return values[v[1:-1]] if isinstance(v, str) and v.startswith('{') and v.endswith('}') and v[1:-1] in values else v
@@ -258,10 +269,14 @@ def reproduce(profile='demo', overrides=None, out_dir=None, redo:bool=False, ste
             if name not in prof['prepare'] or not key: raise HistoError(prof.get('path'), f"override {k!r}: the profile prepares {sorted(prof['prepare'])}")
             prof['prepare'][name][key] = check_parameter(k, v, _prepare_spec(name, key, prof['prepare'][name]))
     plan = plan_steps(prof, {k: v for k, v in ov.items() if k not in prep}, out_dir, steps, notebooks_dir)
-    if plan and (redo or any(not step_finished(s) for s in plan)):
-        values = {**prof['parameters'], **{k: v for k, v in ov.items() if '.' not in k}}
-        prepare_data({**prof, 'prepare': _fill_parameters(prof.get('prepare'), values)}, plan[0]['out_dir'], log=log)
-    rows, dirty, failed = [], bool(redo), False
+    values = {**prof['parameters'], **{k: v for k, v in ov.items() if '.' not in k}}
+    prepare = _fill_parameters(prof.get('prepare'), values)
+    changed = _prepare_changed(plan[0]['out_dir'], prepare) if plan else None
+    if changed: log(f"the prepared data changed ({changed}): every step runs again")
+    if plan and (redo or changed or any(not step_finished(s) for s in plan)):
+        prepare_data({**prof, 'prepare': prepare}, plan[0]['out_dir'], log=log)
+        atomic_write_text(Path(plan[0]['out_dir'])/PREPARE_RECORD, json.dumps(prepare, indent=1, default=str))
+    rows, dirty, failed = [], bool(redo or changed), False
     for step in plan:
         if failed and not keep_going:
             rows.append(dict(step=step['step'], status='not run', seconds=0.0, error='an earlier step failed')); continue
