@@ -149,6 +149,8 @@ class SSLDetector(Trainable, AnomalyDetector):
         c = self.config
         if not 0 < c.crop_scale <= 1: raise HistoError(None, f"ssl crop_scale = {c.crop_scale!r}: must be in (0, 1]")
         if not c.temperature > 0: raise HistoError(None, f"ssl temperature = {c.temperature!r}: must be > 0")
+        for name in ('k', 'bank_size'):
+            if not isinstance(getattr(c, name), int) or getattr(c, name) < 1: raise HistoError(None, f"ssl {name} = {getattr(c, name)!r}: must be a whole number >= 1")
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(c.seed)
             self.backbone = init_weights(SSLBackbone(**backbone_config(c)), 'kaiming').to(self.device).eval()
