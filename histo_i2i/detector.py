@@ -152,6 +152,11 @@ class AnomalyDetector:
             self._lpips = lpips_model(getattr(self.config, 'lpips_net', 'alex'), backbone=self.config.lpips_backbone, device=self.device)
         return self._lpips
 
+    @classmethod
+    def score_names_for(cls, config:dict) -> tuple:
+        "The scores a model of this method with the stored configuration `config` gives: `score_names`, unless a setting adds some."
+        return cls.score_names
+
     def metadata(self) -> dict:
         "Plain facts that go beside every score file and table row: method, training step, LPIPS backbone, input policy and size."
         meta = dict(method=self.method, step=int(self.step), input_policy=self.input_policy)

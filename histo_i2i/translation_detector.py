@@ -36,7 +36,7 @@ class TranslationDetector(Trainable, AnomalyDetector):
         self.exemplar_styles = None
         c = self.config
         self.ssl_net = ssl_backbone(c.ssl_backbone, device=self.device) if c.ssl_backbone else None
-        if c.ssl_model or c.ssl_backbone: self.score_names = (*type(self).score_names, *self.ssl_score_names)
+        self.score_names = self.score_names_for(dataclasses.asdict(c))
 
     # --- what the engine needs
     def networks(self): return {'gen': self.model.gen, 'dis': self.model.dis}
@@ -62,6 +62,11 @@ class TranslationDetector(Trainable, AnomalyDetector):
         super().fit(train, *args, **kwargs)
         self.model.cfg = self.config
         return self
+
+    @classmethod
+    def score_names_for(cls, config:dict) -> tuple:
+        "The six scores, and the `ssl` scores when the configuration names a self-supervised backbone."
+        return (*cls.score_names, *cls.ssl_score_names) if config.get('ssl_model') or config.get('ssl_backbone') else cls.score_names
 
     def resolve_settings(self):
         "The LPIPS backbone, and with `ssl_model` the self-supervised backbone (read once; from then on it lives in this model's checkpoint)."
