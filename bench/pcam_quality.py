@@ -4,11 +4,15 @@ Trains each method on `pcam-subset/train` (healthy patches; both classes for the
 `--minutes` of wall-clock time on this machine, scores `valid` (1500 normal + 1500 tumour unless
 `--valid-limit`), and prints AUC and AP with stratified bootstrap 95 % intervals beside the floors that
 learn nothing: mean saturation, the colour detector, and a fixed Gaussian blur scored by 1 − SSIM.
+When `ssl` (the self-supervised backbone, scored by k-NN on its features) runs too, it runs before `translation`,
+whose model is given it (`ssl_model`, unless `--set translation.ssl_model=...` names another) and adds the
+`ssl` distance rows.
 Run folders and score files go to `--out/<method>/` and `--out/scores_<method>.csv`; a rerun resumes
 training where it stopped and re-scores. Settings are chosen on `valid` only; a held-out split judges them.
 
     python bench/pcam_quality.py --minutes 30 --out runs/bench/pcam_quality
     python bench/pcam_quality.py --methods translation --minutes 10 --set translation.width=16
+    python bench/pcam_quality.py --methods ssl,translation --minutes 8 --valid-limit 1000
 """
 from __future__ import annotations
 import argparse, json, sys, time
@@ -20,10 +24,11 @@ from histo_i2i.detector import METHODS, score_dataset
 from histo_i2i.metrics import detection_metrics
 from histo_i2i.report import write_scores, row_label
 
-TRAINED = ('translation', 'ae', 'fanogan', 'stylegan2', 'supervised')
+TRAINED = ('ssl', 'translation', 'ae', 'fanogan', 'stylegan2', 'supervised')
 FLOORS = ('saturation', 'colour', 'blur')
 # the CPU settings each method is measured with (anything else: --set METHOD.FIELD=VALUE)
 CPU_SETTINGS = dict(
+    ssl=dict(),
     translation=dict(),
     ae=dict(),
     fanogan=dict(size=64, width=32, batch_size=32),
@@ -96,6 +101,9 @@ def main(argv=None):
     train_healthy = pcam_folder(root, 'train', labels=(0,))
     train_both = pcam_folder(root, 'train', labels=(0, 1))
     sets, methods = parse_sets(a.sets), [m.strip() for m in a.methods.split(',') if m.strip()]
+    if 'ssl' in methods and 'translation' in methods:     # the translation model is given the backbone trained here
+        methods.remove('ssl'); methods.insert(methods.index('translation'), 'ssl')
+        sets.setdefault('translation', {}).setdefault('ssl_model', str(out/'ssl'))
     print(f"train: {len(train_healthy)} healthy (+{len(train_both) - len(train_healthy)} tumour for supervised); "
           f"valid: {(valid.labels == 0).sum()} normal + {(valid.labels == 1).sum()} tumour; {torch.get_num_threads()} threads", flush=True)
     rows = []

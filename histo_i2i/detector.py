@@ -71,7 +71,8 @@ def load_checkpoint(path, device='cpu') -> dict:
 
 # %% ../nbs/10_detector.ipynb #875f993f
 METHOD_MODULES = {'colour': 'histo_i2i.detector', 'blur': 'histo_i2i.detector', 'ae': 'histo_i2i.ae', 'translation': 'histo_i2i.translation_detector',
-                  'fanogan': 'histo_i2i.fanogan', 'stylegan2': 'histo_i2i.stylegan2', 'supervised': 'histo_i2i.supervised'}
+                  'fanogan': 'histo_i2i.fanogan', 'stylegan2': 'histo_i2i.stylegan2', 'supervised': 'histo_i2i.supervised',
+                  'ssl': 'histo_i2i.ssl'}
 
 class MethodRegistry(Mapping):
     "Method name -> detector class; a method's module is imported the first time the method is asked for."
@@ -150,6 +151,11 @@ class AnomalyDetector:
             self.resolve_settings()
             self._lpips = lpips_model(getattr(self.config, 'lpips_net', 'alex'), backbone=self.config.lpips_backbone, device=self.device)
         return self._lpips
+
+    @classmethod
+    def score_names_for(cls, config:dict) -> tuple:
+        "The scores a model of this method with the stored configuration `config` gives: `score_names`, unless a setting adds some."
+        return cls.score_names
 
     def metadata(self) -> dict:
         "Plain facts that go beside every score file and table row: method, training step, LPIPS backbone, input policy and size."

@@ -240,9 +240,10 @@ def heatmap_slides(model, slides, out_dir, *, annotations=None, labels=None, sco
     top_k = checked_number(top_k, 'top_k (patches in the slide score)', low=0, low_open=True)
     if top_k >= 1 and float(top_k).is_integer(): top_k = int(top_k)   # a count of patches, recorded as one
     model_id = model_identity(model)
-    method = load_checkpoint(model)['config'].get('method')
+    config = load_checkpoint(model)['config']
+    method = config.get('method')
     if method not in METHODS: raise HistoError(model, f"checkpoint method {method!r} is not a known method ({', '.join(METHODS)})")
-    names = METHODS[method].score_names
+    names = METHODS[method].score_names_for(config)
     score = score or names[0]
     if score not in names: raise HistoError(model, f"score {score!r} is not one of the {method} detector's scores ({', '.join(names)})")
     settings = json.loads(json.dumps(dict(patch_px=patch_px, target_mpp=target_mpp, min_tissue=min_tissue, top_k=top_k, score=score,

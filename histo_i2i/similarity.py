@@ -200,16 +200,22 @@ def lpips_map(model, x, y) -> torch.Tensor:
 # %% ../nbs/09_similarity.ipynb #ac576335
 def _rgb(x): return x.expand(-1, 3, -1, -1) if x.shape[1] == 1 else x
 
-def reconstruction_scores(x, x_hat, lpips_net=None) -> dict:
-    "{'ssim': 1 − SSIM, 'lpips': LPIPS (when `lpips_net` is given)} of each patch in `x` against `x_hat` (tensors of N)."
+def reconstruction_scores(x, x_hat, lpips_net=None, ssl_net=None) -> dict:
+    "{'ssim': 1 − SSIM, 'lpips': LPIPS (when `lpips_net` is given), 'ssl': SSL distance (when `ssl_net` is given)} of each patch in `x` against `x_hat` (tensors of N)."
     x, x_hat = _rgb(x), _rgb(x_hat)
     out = {'ssim': 1 - ssim(x, x_hat)}
     if lpips_net is not None: out['lpips'] = lpips_distance(lpips_net, x, x_hat).reshape(-1)
+    if ssl_net is not None:
+        from histo_i2i.ssl import ssl_distance
+        out['ssl'] = ssl_distance(ssl_net, x, x_hat)
     return out
 
-def reconstruction_maps(x, x_hat, lpips_net=None) -> dict:
-    "Per-pixel {'ssim': 1 − SSIM map, 'lpips': LPIPS map (when `lpips_net` is given)}, N×H×W."
+def reconstruction_maps(x, x_hat, lpips_net=None, ssl_net=None) -> dict:
+    "Per-pixel {'ssim': 1 − SSIM map, 'lpips': LPIPS map, 'ssl': SSL distance map (the last two when their network is given)}, N×H×W."
     x, x_hat = _rgb(x), _rgb(x_hat)
     out = {'ssim': 1 - ssim_map(x, x_hat)}
     if lpips_net is not None: out['lpips'] = lpips_map(lpips_net, x, x_hat)
+    if ssl_net is not None:
+        from histo_i2i.ssl import ssl_map
+        out['ssl'] = ssl_map(ssl_net, x, x_hat)
     return out

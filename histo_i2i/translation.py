@@ -51,6 +51,8 @@ class TranslationConfig(TrainingConfig):
     n_styles: int = 4           # random style codes for the 'random' scores
     lpips_backbone: str = ''    # '' = similarity.available_lpips_backbone() at fit time; the label used is stored
     lpips_net: str = 'alex'
+    ssl_model: str = ''         # an `ssl` run folder or checkpoint: its backbone is copied into this model at fit time and adds the `ssl` scores
+    ssl_backbone: dict = field(default_factory=dict)  # settings of the copied self-supervised backbone (filled in at fit time; {} = none)
     method: str = 'translation'
     def to_dict(self) -> dict: return asdict(self)
     @classmethod

@@ -13,6 +13,7 @@ from .similarity import ssim, ssim_map, lpips_distance, lpips_map
 from .detector import AnomalyDetector, register_method
 from .engine import Trainable, Step
 from .translation import TranslationConfig, TranslationGAN
+from .ssl import ssl_backbone, load_ssl_backbone, ssl_distance, ssl_map
 
 # %% auto #0
 __all__ = ['TranslationDetector', 'translation_grid']
@@ -22,6 +23,7 @@ __all__ = ['TranslationDetector', 'translation_grid']
 class TranslationDetector(Trainable, AnomalyDetector):
     "Shared-space translation GAN trained on healthy patches; example-guided 1 − SSIM and LPIPS scores."
     score_names = ('ssim', 'lpips', 'ssim_exemplar_min', 'ssim_exemplar_mean', 'ssim_own', 'ssim_random')
+    ssl_score_names = ('ssl', 'ssl_own', 'ssl_random')   # added when the model has a self-supervised backbone (`ssl_model`)
     config_class = TranslationConfig
     input_policy = 'native'
     batch_chunks = 2
@@ -32,6 +34,9 @@ class TranslationDetector(Trainable, AnomalyDetector):
             torch.manual_seed(self.config.seed)
             self.model = TranslationGAN(self.config).to(self.device).eval()
         self.exemplar_styles = None
+        c = self.config
+        self.ssl_net = ssl_backbone(c.ssl_backbone, device=self.device) if c.ssl_backbone else None
+        self.score_names = self.score_names_for(dataclasses.asdict(c))
 
     # --- what the engine needs
     def networks(self): return {'gen': self.model.gen, 'dis': self.model.dis}
@@ -58,13 +63,33 @@ class TranslationDetector(Trainable, AnomalyDetector):
         self.model.cfg = self.config
         return self
 
+    @classmethod
+    def score_names_for(cls, config:dict) -> tuple:
+        "The six scores, and the `ssl` scores when the configuration names a self-supervised backbone."
+        return (*cls.score_names, *cls.ssl_score_names) if config.get('ssl_model') or config.get('ssl_backbone') else cls.score_names
+
+    def resolve_settings(self):
+        "The LPIPS backbone, and with `ssl_model` the self-supervised backbone (read once; from then on it lives in this model's checkpoint)."
+        super().resolve_settings()
+        if self.config.ssl_model and not self.config.ssl_backbone:
+            self.ssl_net, cfg = load_ssl_backbone(self.config.ssl_model, device=self.device)
+            self.config = dataclasses.replace(self.config, ssl_backbone=cfg)
+        return self
+
     def state_dict(self):
         st = super().state_dict()
         if self.exemplar_styles is not None: st['exemplar_styles'] = self.exemplar_styles
+        if self.ssl_net is not None: st['ssl_backbone'] = self.ssl_net.state_dict()
         return st
     def load_state_dict(self, state):
         super().load_state_dict(state)
         self.exemplar_styles = state.get('exemplar_styles')
+        if self.ssl_net is not None: self.ssl_net.load_state_dict(state['ssl_backbone'])
+
+    def metadata(self) -> dict:
+        meta = super().metadata()
+        if self.config.ssl_backbone: meta['ssl_backbone'] = f"self-supervised, from {self.config.ssl_model}"
+        return meta
 
     # --- scoring
     def styles(self, kind:str, x) -> torch.Tensor:
@@ -100,7 +125,12 @@ class TranslationDetector(Trainable, AnomalyDetector):
                'ssim_own': d['own'][0], 'ssim_random': d['random'].mean(0)}
         style, agg = self.config.score_style, self.config.exemplar_aggregate
         out['ssim'] = out[f'ssim_exemplar_{agg}' if style == 'exemplar' else f'ssim_{style}']
-        out['lpips'] = lpips_distance(self.lpips_net, x, self._pick(t[style], d[style]))
+        best = self._pick(t[style], d[style])
+        out['lpips'] = lpips_distance(self.lpips_net, x, best)
+        if 'ssl' in self.score_names:
+            net = self.resolve_settings().ssl_net
+            out.update(ssl=ssl_distance(net, x, best), ssl_own=ssl_distance(net, x, t['own'][0]),
+                       ssl_random=torch.stack([ssl_distance(net, x, o) for o in t['random']]).mean(0))
         return out
 
     def _pick(self, t, d):
@@ -114,10 +144,12 @@ class TranslationDetector(Trainable, AnomalyDetector):
         return self._pick(t, torch.stack([1 - ssim(x, o) for o in t]))
 
     def score_map_batch(self, x) -> dict:
-        "1 − SSIM and LPIPS maps against the recommended translation."
+        "1 − SSIM and LPIPS maps (and the SSL distance map, with `ssl_model`) against the recommended translation."
         self.model.eval()
         best = self.recommended_translation(x)
-        return {'ssim': 1 - ssim_map(x, best), 'lpips': lpips_map(self.lpips_net, x, best)}
+        out = {'ssim': 1 - ssim_map(x, best), 'lpips': lpips_map(self.lpips_net, x, best)}
+        if 'ssl' in self.score_names: out['ssl'] = ssl_map(self.resolve_settings().ssl_net, x, best)
+        return out
 
     @property
     def lpips_label(self) -> str: return self.lpips_net.backbone_label

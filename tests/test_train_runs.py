@@ -16,6 +16,7 @@ TINY = {
     'stylegan2': ['--size', '32', '--width', '4', '--batch-size', '4', '--opt', 'z_dim=8', '--opt', 'w_dim=8', '--opt', 'n_mlp=1',
                   '--opt', 'lpips_backbone="random"'],
     'supervised': ['--batch-size', '4', '--opt', 'arch="small_cnn"', '--opt', 'width=4'],
+    'ssl': ['--size', '32', '--width', '4', '--batch-size', '4', '--opt', 'n_stages=2', '--opt', 'proj_dim=8'],
 }
 
 @pytest.fixture(scope='module')
@@ -73,6 +74,26 @@ def test_other_settings_refused(data, tmp_path):
 def test_bad_training_options(extra, words, data, tmp_path):
     rc, _, err = run_cli('train', '--data', data, '--out', tmp_path/'r', '--method', 'ae', *extra)
     assert rc == 2 and words in err and 'Traceback' not in err, err
+
+def test_translation_stores_the_ssl_backbone(data, tmp_path):
+    "A translation model given an ssl run copies its backbone into its own checkpoint and scores the ssl distances without that run."
+    torch.set_num_threads(1)
+    ssl_run, run = tmp_path/'ssl', tmp_path/'translation'
+    assert main(['train', '--method', 'ssl', '--data', data, '--out', ssl_run, '--device', 'cpu', '--iters', '3', *TINY['ssl']]) == 0
+    assert main(['train', '--data', data, '--out', run, '--device', 'cpu', '--iters', '2', *TINY['translation'], '--opt', f'ssl_model={ssl_run}']) == 0
+    shutil.rmtree(ssl_run)
+    ck = torch.load(run/'checkpoint.pt', weights_only=True)
+    assert ck['config']['ssl_backbone'] == {'width': 4, 'n_stages': 2, 'norm': 'bn'} and 'stages.1.1.conv.weight' in ck['state']['ssl_backbone']
+    assert main(['score', '--model', run, '--data', data, '--out', tmp_path/'scores.csv']) == 0
+    df = pd.read_csv(tmp_path/'scores.csv')
+    cols = ['score_ssl', 'score_ssl_own', 'score_ssl_random']
+    assert set(cols) <= set(df.columns) and np.isfinite(df[cols].values).all() and (df[cols].values > 0).all()
+
+def test_missing_ssl_model_is_named(data, tmp_path):
+    missing = tmp_path/'no_such_run'
+    rc, _, err = run_cli('train', '--data', data, '--out', tmp_path/'r', '--iters', '1', *TINY['translation'], '--opt', f'ssl_model={missing}')
+    assert rc == 2 and f"ssl_model = '{missing}'" in err and '--method ssl' in err and 'Traceback' not in err, err
+    assert not (tmp_path/'r'/'checkpoint.pt').exists()
 
 def test_cuda_without_a_gpu(data, tmp_path):
     if torch.cuda.is_available(): pytest.skip('this machine has a GPU')
