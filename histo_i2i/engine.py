@@ -4,7 +4,7 @@
 
 # %% ../nbs/10a_engine.ipynb #e7b06366
 from __future__ import annotations
-import atexit, contextlib, dataclasses, math, os, time, warnings
+import atexit, contextlib, copy, dataclasses, math, os, time, warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
@@ -13,7 +13,7 @@ import torch, torch.nn as nn, torch.distributed as dist
 from fastai.learner import Learner
 from fastcore.basics import noop
 from fastai.data.core import DataLoaders
-from fastai.callback.core import Callback, CancelBatchException, CancelFitException, CancelValidException
+from fastai.callback.core import Callback, CancelBatchException, CancelEpochException, CancelFitException, CancelValidException
 from fastai.callback.schedule import SchedCos, SchedNo, combined_cos
 from .core import HistoError, atomic_path, seed_everything
 from .data import Augment, TrainingSampler, training_loader, select_labels
@@ -21,13 +21,13 @@ from .detector import AnomalyDetector, CHECKPOINT_NAME, load_checkpoint
 
 # %% auto #0
 __all__ = ['LR_SCHEDULES', 'RUNTIME_FIELDS', 'RESOLVED_AT_FIT', 'HISTORY_NAME', 'MIN_PATCH_PX', 'TrainingConfig',
-           'check_training_config', 'lr_multiplier', 'Step', 'TrainingError', 'Trainable', 'settings_differences',
-           'read_history', 'write_history', 'Processes', 'join_processes', 'ShardSampler', 'CompiledForward',
-           'compile_networks', 'EngineCallback', 'resume_state', 'train_model', 'plot_history']
+           'check_training_config', 'lr_multiplier', 'Step', 'TrainingError', 'TrainingWarning', 'Trainable',
+           'settings_differences', 'read_history', 'write_history', 'Processes', 'join_processes', 'ShardSampler',
+           'CompiledForward', 'compile_networks', 'EngineCallback', 'resume_state', 'train_model', 'plot_history']
 
 # %% ../nbs/10a_engine.ipynb #4fcb5693
 LR_SCHEDULES = ('constant', 'step', 'cosine', 'onecycle')
-RUNTIME_FIELDS = ('iters', 'minutes', 'checkpoint_every', 'workers', 'mixed_precision', 'channels_last', 'compile', 'world_size')
+RUNTIME_FIELDS = ('iters', 'minutes', 'checkpoint_every', 'workers', 'mixed_precision', 'channels_last', 'compile', 'world_size', 'nonfinite_retries')
 RESOLVED_AT_FIT = {'lpips_backbone': '', 'patch_px': 0, 'weights': ''}   # field: its value before fit resolves it
 
 @dataclass
@@ -45,6 +45,7 @@ class TrainingConfig:
     stain_jitter: float = 0.     # HED stain jitter strength (0 = off)
     brightness_jitter: float = 0.  # brightness and contrast jitter strength (0 = off)
     checkpoint_every: int = 500  # iterations between checkpoints (one is always written at the end)
+    nonfinite_retries: int = 3   # on a non-finite loss: back to the last checkpoint with the learning rate halved, at most this often (0 = stop at once)
     workers: int = 0             # DataLoader worker processes
     mixed_precision: bool = True # bf16 autocast on a CUDA device (ignored on the CPU)
     channels_last: bool = True   # channels-last memory layout of networks and batches on a CUDA device (ignored on the CPU)
@@ -64,6 +65,7 @@ def check_training_config(cfg) -> None:
     if not isinstance(cfg.d_steps, int) or cfg.d_steps < 1: bad('d_steps', "must be >= 1")
     if not isinstance(cfg.checkpoint_every, int) or cfg.checkpoint_every < 1: bad('checkpoint_every', "must be >= 1")
     if not isinstance(cfg.workers, int) or cfg.workers < 0: bad('workers', "must be >= 0")
+    if not isinstance(cfg.nonfinite_retries, int) or cfg.nonfinite_retries < 0: bad('nonfinite_retries', "must be a whole number >= 0")
 
 # %% ../nbs/10a_engine.ipynb #df2ea64b
 def lr_multiplier(schedule:str) -> Callable[[float], float]:
@@ -84,6 +86,9 @@ class Step:
 
 class TrainingError(HistoError):
     "Training cannot go on (a non-finite loss, settings that do not match the run folder); the message says what to do."
+
+class TrainingWarning(RuntimeWarning):
+    "Training goes on after something the user should know of (a non-finite loss and the step back it caused)."
 
 class Trainable:
     "Mixin of methods trained by the engine; see the list above. `fit` trains, resumes and checkpoints."
@@ -255,6 +260,8 @@ def _set_rng_state(st:dict, device):
 
 def _rank_seed(seed:int, rank:int, step:int) -> int: return (seed * 1_000_003 + step) * 7_919 + rank
 
+class _NonFinite(Exception): "A non-finite loss the engine steps back from."
+
 class EngineCallback(Callback):
     "Runs a `Trainable` method's steps inside a fastai `Learner`; history, budget, schedule, checkpoints and resume, on one process or several."
     order = 70
@@ -262,6 +269,7 @@ class EngineCallback(Callback):
         self.det, self.run_dir, self.resume, self.ds = det, (Path(run_dir) if run_dir is not None else None), resume, ds
         self.procs = procs or Processes(device=det.device)
         self.history, self.seconds_before, self.stop, self.compiled = [], 0., False, []
+        self.lr_scale, self.rollbacks, self.good = 1., [], None
 
     # --- set-up and resume
     def before_fit(self):
@@ -277,6 +285,8 @@ class EngineCallback(Callback):
             for k, o in self.opts.items():
                 if k in st.get('opts', {}): o.load_state_dict(st['opts'][k])
             self.seconds_before = float(st.get('seconds', 0.))
+            self.lr_scale = float(st.get('lr_scale', 1.))
+            self.rollbacks = [int(i) for i in st.get('rollbacks', torch.zeros(0)).tolist()]
         per_rank = st.get('rng_ranks', []) if st else []
         if len(per_rank) == procs.world: _set_rng_state(per_rank[procs.rank], det.device)
         elif procs.rank == 0 and st and 'rng' in st: _set_rng_state(st['rng'], det.device)
@@ -285,6 +295,7 @@ class EngineCallback(Callback):
         for m in det.networks().values(): m.train()
         if cfg.compile: self.compiled = compile_networks(det.networks().values())
         self.t0 = time.time()
+        self.snapshot()
 
     def before_validate(self): raise CancelValidException()
 
@@ -318,8 +329,21 @@ class EngineCallback(Callback):
         if self.cuda and det.config.channels_last: x = x.contiguous(memory_format=torch.channels_last)
         pos = self.position()
         for o in self.opts.values():
-            for pg in o.param_groups: pg['lr'] = det.config.lr * self.schedule(pos)
-        rec = {}
+            for pg in o.param_groups: pg['lr'] = det.config.lr * self.schedule(pos) * self.lr_scale
+        try: rec, st = self.steps(x, y, pos)
+        except _NonFinite as e:
+            self.roll_back(*e.args)
+            raise CancelEpochException()      # the feed starts again at the restored iteration
+        det.step += 1
+        det.after_step()
+        procs.average([b for m in det.networks().values() for b in m.buffers() if b.is_floating_point()])
+        self.history.append({'step': det.step, **rec})
+        self.learn.loss = torch.tensor(rec.get(st.opt, 0.))
+        raise CancelBatchException()
+
+    def steps(self, x, y, pos:float):
+        "The method's steps of one iteration; their losses."
+        det, rec = self.det, {}
         for st in det.training_steps(pos):
             opt = self.opts[st.opt]
             for k in range(st.repeats):
@@ -327,18 +351,13 @@ class EngineCallback(Callback):
                 xs, ys = x[i*self.chunk:(i+1)*self.chunk] if det.batch_chunks > 1 else x, y
                 if ys is not None and det.batch_chunks > 1: ys = ys[i*self.chunk:(i+1)*self.chunk]
                 try: out = self.update(st, opt, xs, ys, k)
-                except HistoError: raise
+                except (HistoError, _NonFinite): raise
                 except Exception as e:      # a compiled part that fails in the backward pass: that step again, uncompiled
                     if not any(c.compiled is not None for c in self.compiled): raise
                     for c in self.compiled: c.fall_back(e)
                     out = self.update(st, opt, xs, ys, k)
             rec.update({(name if name != 'loss' else st.opt): v for name, v in out.items()})
-        det.step += 1
-        det.after_step()
-        procs.average([b for m in det.networks().values() for b in m.buffers() if b.is_floating_point()])
-        self.history.append({'step': det.step, **rec})
-        self.learn.loss = torch.tensor(rec.get(st.opt, 0.))
-        raise CancelBatchException()
+        return rec, st
 
     def update(self, st:Step, opt, xs, ys, k:int) -> dict:
         "One optimiser update: the losses (averaged over the processes, then checked), backward, gradients averaged over the processes, step."
@@ -353,10 +372,35 @@ class EngineCallback(Callback):
 
     def _check(self, name, v:float):
         if math.isfinite(v): return
+        retries = self.det.config.nonfinite_retries
+        if len(self.rollbacks) < retries and self.good is not None: raise _NonFinite(name, v)
         where = self.run_dir / CHECKPOINT_NAME if self.run_dir is not None else None
         kept = f"the last good checkpoint is kept at {where}" if where is not None and where.exists() else "no checkpoint was written"
-        raise TrainingError(self.run_dir, f"non-finite {name} loss ({v}) at iteration {self.det.step + 1}; training stopped and {kept}. "
+        tried = f" after {retries} step{'s' if retries > 1 else ''} back at halved learning rates" if retries else ""
+        raise TrainingError(self.run_dir, f"non-finite {name} loss ({v}) at iteration {self.det.step + 1}{tried}; training stopped and {kept}. "
                             "Lower the learning rate (lr) or check the input patches.")
+
+    # --- stepping back after a non-finite loss
+    def snapshot(self):
+        "Keep (in memory) the state to step back to: networks, optimisers, random state, iteration, history."
+        det = self.det
+        self.good = dict(step=det.step, n_history=len(self.history), rng=_rng_state(det.device),
+                         nets={k: {n: t.detach().clone() for n, t in m.state_dict().items()} for k, m in det.networks().items()},
+                         opts=copy.deepcopy({k: o.state_dict() for k, o in self.opts.items()}))
+
+    def roll_back(self, name, v:float):
+        "Back to the last checkpoint with the learning rate halved; says so."
+        det, g = self.det, self.good
+        failed = det.step + 1
+        for k, m in det.networks().items(): m.load_state_dict(g['nets'][k])
+        for k, o in self.opts.items(): o.load_state_dict(copy.deepcopy(g['opts'][k]))
+        _set_rng_state(g['rng'], det.device)
+        det.step, self.history = g['step'], self.history[:g['n_history']]
+        self.lr_scale /= 2; self.rollbacks.append(failed)
+        if self.procs.rank == 0:
+            warnings.warn(f"non-finite {name} loss ({v}) at iteration {failed}: back to iteration {det.step} with the learning rate "
+                          f"halved (x{self.lr_scale:g} from now on; step back {len(self.rollbacks)} of at most {det.config.nonfinite_retries})",
+                          TrainingWarning)
 
     def after_batch(self):
         if not self.training: return
@@ -368,7 +412,9 @@ class EngineCallback(Callback):
         det, procs = self.det, self.procs
         rngs = procs.gather(_rng_state(det.device))
         det.train_state = {'opts': {k: o.state_dict() for k, o in self.opts.items()}, 'rng': rngs[0],
-                           'seconds': torch.tensor(self.seconds, dtype=torch.float64), **({'rng_ranks': rngs} if procs.world > 1 else {})}
+                           'seconds': torch.tensor(self.seconds, dtype=torch.float64), 'lr_scale': torch.tensor(self.lr_scale, dtype=torch.float64),
+                           'rollbacks': torch.tensor(self.rollbacks, dtype=torch.int64), **({'rng_ranks': rngs} if procs.world > 1 else {})}
+        self.snapshot()
         if self.run_dir is None or procs.rank: return
         if self.ds is not None: det.finish_training(self.ds)   # every checkpoint can score (e.g. exemplar styles)
         det.save(self.run_dir)
@@ -452,7 +498,7 @@ def train_model(det, train, run_dir=None, resume:bool=True, progress:bool=True, 
                             stain=cfg.stain_jitter, brightness=cfg.brightness_jitter)
     learn.engine = engine
     learn.logger = noop        # the progress bar only: losses go to history.csv, not to a per-epoch table
-    n_epoch = math.ceil(max(left, 1) / cfg.checkpoint_every) if not cfg.minutes else 10**6
+    n_epoch = math.ceil(max(left, 1) / cfg.checkpoint_every) + cfg.nonfinite_retries if not cfg.minutes else 10**6
     progress = progress and procs.rank == 0
     with warnings.catch_warnings():
         warnings.simplefilter('ignore', UserWarning)   # fastai: no validation set
