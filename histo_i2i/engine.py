@@ -39,6 +39,7 @@ class TrainingConfig:
     lr: float = 1e-4
     betas: tuple = (0.5, 0.999)  # Adam
     weight_decay: float = 0.
+    grad_clip: float = 0.        # largest gradient norm of an update (0 = no clipping); an update whose gradient is not finite is skipped either way
     lr_schedule: str = 'constant'  # constant | step (halved at 1/2 and 3/4 of the budget) | cosine | onecycle
     d_steps: int = 1             # critic/discriminator updates per generator update (GAN methods)
     augment: bool = True         # symmetries of the square
@@ -65,6 +66,7 @@ def check_training_config(cfg) -> None:
     if not isinstance(cfg.d_steps, int) or cfg.d_steps < 1: bad('d_steps', "must be >= 1")
     if not isinstance(cfg.checkpoint_every, int) or cfg.checkpoint_every < 1: bad('checkpoint_every', "must be >= 1")
     if not isinstance(cfg.workers, int) or cfg.workers < 0: bad('workers', "must be >= 0")
+    if not (isinstance(cfg.grad_clip, (int, float)) and math.isfinite(cfg.grad_clip) and cfg.grad_clip >= 0): bad('grad_clip', "must be >= 0 (0 = no clipping)")
     if not isinstance(cfg.nonfinite_retries, int) or cfg.nonfinite_retries < 0: bad('nonfinite_retries', "must be a whole number >= 0")
 
 # %% ../nbs/10a_engine.ipynb #df2ea64b
@@ -117,12 +119,13 @@ class Trainable:
 HISTORY_NAME = 'history.csv'
 MIN_PATCH_PX = 16
 
-def settings_differences(saved:dict, current:dict) -> dict:
-    "Fields whose values differ between a run folder's configuration and the current one (budget and bookkeeping fields aside)."
+def settings_differences(saved:dict, current:dict, defaults:dict|None=None) -> dict:
+    "Fields whose values differ between a run folder's configuration and the current one (budget and bookkeeping fields aside); a field the run predates counts as its default."
     norm = lambda v: list(v) if isinstance(v, tuple) else v
     out = {}
     for k in sorted(set(saved) | set(current)):
         if k in RUNTIME_FIELDS: continue
+        if k not in saved and defaults and k in defaults and norm(defaults[k]) == norm(current.get(k)): continue
         a, b = norm(saved.get(k)), norm(current.get(k))
         if k in RESOLVED_AT_FIT and RESOLVED_AT_FIT[k] in (a, b): continue
         if a != b: out[k] = (saved.get(k), current.get(k))
@@ -269,7 +272,7 @@ class EngineCallback(Callback):
         self.det, self.run_dir, self.resume, self.ds = det, (Path(run_dir) if run_dir is not None else None), resume, ds
         self.procs = procs or Processes(device=det.device)
         self.history, self.seconds_before, self.stop, self.compiled = [], 0., False, []
-        self.lr_scale, self.rollbacks, self.good = 1., [], None
+        self.lr_scale, self.rollbacks, self.good, self.skipped = 1., [], None, []
 
     # --- set-up and resume
     def before_fit(self):
@@ -287,6 +290,7 @@ class EngineCallback(Callback):
             self.seconds_before = float(st.get('seconds', 0.))
             self.lr_scale = float(st.get('lr_scale', 1.))
             self.rollbacks = [int(i) for i in st.get('rollbacks', torch.zeros(0)).tolist()]
+            self.skipped = [int(i) for i in st.get('skipped', torch.zeros(0)).tolist()]
         per_rank = st.get('rng_ranks', []) if st else []
         if len(per_rank) == procs.world: _set_rng_state(per_rank[procs.rank], det.device)
         elif procs.rank == 0 and st and 'rng' in st: _set_rng_state(st['rng'], det.device)
@@ -367,8 +371,20 @@ class EngineCallback(Callback):
         for name, v in zip(out, vals): self._check(st.opt if name == 'loss' else name, v)
         out['loss'].backward()
         self.procs.average([p.grad for pg in opt.param_groups for p in pg['params']])
-        opt.step()
+        params, clip = [p for pg in opt.param_groups for p in pg['params'] if p.grad is not None], self.det.config.grad_clip
+        if not params: norm = torch.zeros(())
+        elif clip > 0: norm = torch.nn.utils.clip_grad_norm_(params, clip)
+        else: norm = torch.nn.utils.get_total_norm([p.grad for p in params])
+        if torch.isfinite(norm): opt.step()
+        else: self.skip(st.opt)
         return dict(zip(out, vals))
+
+    def skip(self, name:str):
+        "An update whose loss is finite but whose gradient is not (one batch the networks cannot take, e.g. a featureless crop through instance norms): not applied, and said."
+        self.skipped.append(self.det.step + 1)
+        if self.procs.rank == 0:
+            warnings.warn(f"non-finite {name} gradient at iteration {self.det.step + 1}: that update is skipped "
+                          f"({len(self.skipped)} so far in this run)", TrainingWarning)
 
     def _check(self, name, v:float):
         if math.isfinite(v): return
@@ -413,7 +429,7 @@ class EngineCallback(Callback):
         rngs = procs.gather(_rng_state(det.device))
         det.train_state = {'opts': {k: o.state_dict() for k, o in self.opts.items()}, 'rng': rngs[0],
                            'seconds': torch.tensor(self.seconds, dtype=torch.float64), 'lr_scale': torch.tensor(self.lr_scale, dtype=torch.float64),
-                           'rollbacks': torch.tensor(self.rollbacks, dtype=torch.int64), **({'rng_ranks': rngs} if procs.world > 1 else {})}
+                           'rollbacks': torch.tensor(self.rollbacks, dtype=torch.int64), 'skipped': torch.tensor(self.skipped, dtype=torch.int64), **({'rng_ranks': rngs} if procs.world > 1 else {})}
         self.snapshot()
         if self.run_dir is None or procs.rank: return
         if self.ds is not None: det.finish_training(self.ds)   # every checkpoint can score (e.g. exemplar styles)
@@ -439,7 +455,7 @@ def resume_state(det, run_dir, resume:bool=True):
     if not (resume and ck_path.exists()): return False
     ck = load_checkpoint(ck_path)
     saved, current = ck['config'], det.config_dict()
-    diff = settings_differences(saved, current)
+    diff = settings_differences(saved, current, defaults=dataclasses.asdict(type(det.config)()))
     if diff:
         what = '; '.join(f"{k}: {a!r} in the run, {b!r} now" for k, (a, b) in diff.items())
         raise TrainingError(run_dir, f"holds a run with other settings ({what}). Resume it with the same settings, "
