@@ -304,9 +304,10 @@ def _mix_into(S, stain, alpha):
 
 class TissueRenderer:
     "Draw RGB tiles of a synthetic slide from its geometry; `mode='texture'` reuses a few pre-drawn tiles (fast, for huge slides)."
-    def __init__(self, geometry: SlideGeometry, mpp=0.5, seed=0, mode='detailed', fat=1.0, n_textures=6, stain=None):
+    def __init__(self, geometry: SlideGeometry, mpp=0.5, seed=0, mode='detailed', fat=1.0, n_textures=6, stain=None, granularity=0.3):
         if mode not in ('detailed', 'texture'): raise HistoError(None, f"unknown synthetic rendering mode {mode!r}")
         self.g, self.mpp, self.seed, self.mode, self.fat, self.n_textures = geometry, mpp, seed, mode, fat, n_textures
+        self.granularity = granularity                        # relative strength of the fine granules of tumour cytoplasm
         self.stain = slide_stain(seed) if stain is None else stain
         self._sprites, self._textures, self._override = {}, {}, None
         self._glass = stain_to_rgb(np.array(STYLE['glass']), *self.stain)
@@ -315,6 +316,8 @@ class TissueRenderer:
         from scipy.ndimage import gaussian_filter, distance_transform_edt
         self.fibres = gaussian_filter(rng.normal(0, 1, (512, 512)), (0.8, 6), mode='wrap').astype(np.float32)
         self.fibres = np.tile(self.fibres / self.fibres.std(), (2, 2))
+        granules = gaussian_filter(rng.normal(0, 1, (512, 512)), 0.7, mode='wrap')
+        self.granules = np.tile((granules / granules.std()).astype(np.float32), (2, 2))
         t = geometry.labels == TUMOUR
         self._depth = (distance_transform_edt(t) * geometry.step).astype(np.float32) if t.any() else None
 
@@ -449,7 +452,8 @@ class TissueRenderer:
             f1, f2, cv = self.tumour_cells(X, Y)
             tum_cell = tumour & (cv > 0)
             border = np.clip((0.5 * um + step / 2 - (f2 - f1) / 2) / step, 0, 1) * 0.6
-            cyto = St['cytoplasm'] * (0.85 + 0.3 * (cv - 1))[..., None]
+            gran = np.clip(1 + self.granularity * self._noise(self.granules, x0, y0, w, h, step), 0.2, None)   # granular, never flat
+            cyto = St['cytoplasm'] * ((0.85 + 0.3 * (cv - 1)) * gran)[..., None]
             S[tum_cell] = (cyto * (1 - border[..., None]) + St['cell_border'] * border[..., None])[tum_cell]
         if STYLE['lymphocyte'].radius_um[0] * um / step >= 1.2: self._nuclei(S, x0, y0, w, h, step, tum_cell)
         else:                                                 # nuclei below a pixel: their expected mixture
@@ -544,7 +548,7 @@ def synthetic_patches(n_per_class=24, *, n_slides=2, patch_px=64, mpp=1.0, slide
 
 # %% ../nbs/04_synth.ipynb #5187cfb0
 def patch_features(images) -> dict:
-    "Per-patch cues of uint8 RGB patches (n, h, w, 3): mean RGB, mean HSV saturation, pixel std, and the size (px, 90th percentile) of single nuclei, convex haematoxylin blobs."
+    "Per-patch cues of uint8 RGB patches (n, h, w, 3): mean RGB, mean HSV saturation, pixel std, the fraction of featureless pixels (grey-level std below 0.03 in a Gaussian window of σ 1.5 px, as SSIM's) and the size (px, 90th percentile) of single nuclei, convex haematoxylin blobs."
     from skimage.color import rgb2hsv, rgb2hed
     from skimage.filters import threshold_otsu, gaussian
     from skimage.measure import label as cc_label, regionprops
@@ -556,8 +560,10 @@ def patch_features(images) -> dict:
         m = binary_fill_holes(hh > max(threshold_otsu(hh), 0.04))
         a = [r.area for r in regionprops(cc_label(m)) if r.area >= 6 and r.solidity > 0.85]
         area.append(np.percentile(a, 90) if a else 0.)
+    g = x.astype(np.float32).mean(-1) / 255
+    local_var = gaussian(g * g, 1.5, channel_axis=0) - gaussian(g, 1.5, channel_axis=0)**2
     return dict(rgb=x.reshape(len(x), -1, 3).mean(1), saturation=rgb2hsv(x.reshape(-1, x.shape[2], 3))[..., 1].reshape(len(x), -1).mean(1),
-                std=x.reshape(len(x), -1).astype(np.float32).std(1), nucleus_area=np.array(area))
+                std=x.reshape(len(x), -1).astype(np.float32).std(1), flat=(local_var < 0.03**2).mean((1, 2)), nucleus_area=np.array(area))
 
 # %% ../nbs/04_synth.ipynb #a9eb56c1
 @dataclass
