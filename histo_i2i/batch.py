@@ -212,6 +212,17 @@ def _demo_done(root, params):
     try: return json.loads(f.read_text()).get('params') == params
     except Exception: return False
 
+def _demo_slides(root, **settings) -> dict:
+    "The record of what the demo slides are drawn with (`settings` and the synthetic tissue's version); slides and patches drawn otherwise are removed, to be drawn anew."
+    from histo_i2i.synth import TISSUE_VERSION
+    want, rec = dict(settings, tissue_version=TISSUE_VERSION), Path(root)/'slides'/'slides.json'
+    try: have = json.loads(rec.read_text())
+    except Exception: have = None
+    if have != want:
+        stale = list(Path(root).glob('slides/demo_*')) + list(Path(root).glob('*/[01]/demo_*.png'))
+        for f in stale: f.unlink()
+    return want
+
 def make_demo_dataset(root, *, n_slides=4, slide_px=2048, patch_px=64, target_mpp=None, seed=0, max_per_class=None,
                       progress=True) -> Path:
     "Synthetic slides -> tiling -> PNG patches in PCam layout: root/train/0, root/valid/0, root/valid/1 (+ manifest.csv)."
@@ -220,9 +231,12 @@ def make_demo_dataset(root, *, n_slides=4, slide_px=2048, patch_px=64, target_mp
     from histo_i2i.tiling import tile_slide, read_patch
     from histo_i2i.slide import Slide
     root = Path(root)
-    params = dict(n_slides=n_slides, slide_px=slide_px, patch_px=patch_px, target_mpp=target_mpp, seed=seed, max_per_class=max_per_class)
+    from histo_i2i.synth import TISSUE_VERSION
+    params = dict(n_slides=n_slides, slide_px=slide_px, patch_px=patch_px, target_mpp=target_mpp, seed=seed, max_per_class=max_per_class,
+                  tissue_version=TISSUE_VERSION)
     if _demo_done(root, params): return root
     if n_slides < 2: raise HistoError(root, f"the demo dataset needs at least 2 slides (one for training, one held out), got {n_slides}")
+    drawn = _demo_slides(root, n_slides=n_slides, slide_px=slide_px, mpp=target_mpp or DEMO_MPP, seed=seed)
     n_train = n_slides // 2
     rows, sources = [], []   # tiling rows kept aside: a column of row tuples does not survive pandas indexing
     for k in _progress(range(n_slides), n_slides, progress):
@@ -232,6 +246,7 @@ def make_demo_dataset(root, *, n_slides=4, slide_px=2048, patch_px=64, target_mp
         if not sp.exists():
             make_synthetic_slide(sp, slide_px, slide_px, tumour=not train, seed=geo_seed, mpp=target_mpp or DEMO_MPP, tumour_size=0.55)
         xml = sp.with_suffix('.xml')
+        if k == n_slides - 1: atomic_write_text(root/'slides'/'slides.json', json.dumps(drawn, indent=1))
         df = tile_slide(sp, xml if xml.exists() else None, patch_px=patch_px, target_mpp=target_mpp)
         sel = df[df.selection.isin(['healthy'] if train else ['healthy', 'cancerous'])]
         for r in sel.itertuples(index=False):

@@ -13,10 +13,10 @@ from .slide import write_tiff_pyramid
 from .annotations import Annotation, polygon_mask, write_asap_xml
 
 # %% auto #0
-__all__ = ['BACKGROUND', 'HEALTHY', 'TUMOUR', 'STYLE', 'rasterise_polygons', 'blob_polygon', 'random_geometry', 'SlideGeometry',
-           'hash_uniform', 'hash_uniforms', 'value_noise', 'ridge_noise', 'worley', 'slide_stain', 'stain_to_rgb',
-           'NucleusKind', 'make_sprites', 'stamp', 'TissueRenderer', 'synthetic_patches', 'patch_features',
-           'SyntheticSlide', 'make_synthetic_slide', 'toy_tissue']
+__all__ = ['BACKGROUND', 'HEALTHY', 'TUMOUR', 'TISSUE_VERSION', 'STYLE', 'rasterise_polygons', 'blob_polygon', 'random_geometry',
+           'SlideGeometry', 'hash_uniform', 'hash_uniforms', 'value_noise', 'ridge_noise', 'worley', 'slide_stain',
+           'stain_to_rgb', 'NucleusKind', 'make_sprites', 'stamp', 'TissueRenderer', 'synthetic_patches',
+           'patch_features', 'SyntheticSlide', 'make_synthetic_slide', 'toy_tissue']
 
 # %% ../nbs/04_synth.ipynb #91aaff16
 def rasterise_polygons(polygons, x0=0., y0=0., width=1, height=1, step=1.) -> np.ndarray:
@@ -209,6 +209,8 @@ class NucleusKind:
     angle: float|None = None  # fixed orientation (radians) +- 0.35, else random
     roughness: float = 0.05
     mitotic: bool = False   # a plate of chromosome rods instead of a nucleus
+
+TISSUE_VERSION = 2   # version of the drawing: data cached from an older drawing (the demo dataset's slides and patches) is drawn anew
 
 STYLE = dict(
     glass=(0.0015, 0.0008, 0.0025), lymph_stroma=(0.02, 0.022, 0.016), sinus=(0.008, 0.014, 0.01),
