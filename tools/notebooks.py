@@ -33,8 +33,31 @@ def read_json(path) -> dict:
     except Exception as e: raise NotebookError(f"{path}: not a readable notebook ({e})") from e
 
 
+MAX_FIGURE_PX = 1000   # stored figures wider than this are scaled down (and kept as 256-colour PNGs when that is smaller)
+
+
+def shrink_image(png_b64:str, max_px:int=MAX_FIGURE_PX) -> str:
+    "A stored PNG (base64) no wider than `max_px`, palette-coded when that is smaller: figures read the same, notebooks stay small."
+    import base64, io
+    from PIL import Image
+    raw = base64.b64decode(png_b64)
+    im = Image.open(io.BytesIO(raw))
+    if im.width > max_px: im = im.convert('RGBA').resize((max_px, round(im.height * max_px / im.width)), Image.LANCZOS)
+    buf = io.BytesIO(); im.convert('RGB').quantize(256).save(buf, format='PNG', optimize=True)
+    return base64.b64encode(buf.getvalue()).decode() if buf.tell() < len(raw) else png_b64
+
+
+def _shrink_outputs(nb:dict):
+    for c in nb['cells']:
+        for o in c.get('outputs', []):
+            data = o.get('data', {})
+            if 'image/png' in data:
+                v = data['image/png']
+                data['image/png'] = shrink_image(''.join(v) if isinstance(v, list) else v)
+
+
 def write_clean(nb:dict, path):
-    "Clean `nb` with the settings.ini rules of `nbdev_clean` (outputs kept) and write it to `path`."
+    "Clean `nb` with the settings.ini rules of `nbdev_clean` (outputs kept, figures shrunk, this checkout's paths made relative) and write it to `path`."
     from nbdev.config import get_config
     from nbdev.clean import clean_nb
     from execnb.nbio import dict2nb, write_nb
@@ -42,6 +65,9 @@ def write_clean(nb:dict, path):
     if str(cfg.get('clear_all', 'False')).lower() in ('true', '1', 'yes'):
         raise NotebookError("settings.ini has clear_all = True: nbdev_clean would delete the outputs this stores")
     nb['metadata'].pop('widgets', None)  # widget state is volatile; nbdev keeps it by default
+    _shrink_outputs(nb)
+    for c in nb['cells']:
+        if c['cell_type'] == 'code': c['outputs'] = _relative(c.get('outputs', []), [(str(ROOT) + os.sep, ''), (_SITE_PACKAGES, 'site-packages/')])
     clean_nb(nb, False, cfg.get('allowed_metadata_keys', '').split(), cfg.get('allowed_cell_metadata_keys', '').split(),
              str(cfg.get('clean_ids', 'True')).lower() in ('true', '1', 'yes'))
     write_nb(dict2nb(nb), path)
@@ -88,8 +114,7 @@ def store_paper_notebook(executed, dest, profile:str, params:dict, out_dir):
     nb, src = read_json(executed), read_json(dest)
     if _code_sources(nb) != _code_sources(src):
         raise NotebookError(f"{dest} changed while it ran (its code cells differ from {executed}); run `make notebooks` again")
-    reps = [(str(Path(out_dir).resolve()), os.path.relpath(Path(out_dir).resolve(), ROOT)), (str(ROOT) + os.sep, ''),
-            (_SITE_PACKAGES, 'site-packages/')]
+    reps = [(str(Path(out_dir).resolve()), os.path.relpath(Path(out_dir).resolve(), ROOT)), (str(ROOT) + os.sep, '')]
     cells = [c for c in nb['cells'] if not ({'injected-parameters', NOTE_TAG} & set(_tags(c)))]
     for c in cells:
         if c['cell_type'] == 'code': c['outputs'] = _relative([o for o in c.get('outputs', []) if not _noise(o)], reps)
