@@ -208,9 +208,12 @@ def tile_slides(slides, out_dir, *, annotations=None, scheduler=None, n_workers=
 DEMO_MPP = 1.0   # µm per pixel of the demo slides (unless target_mpp is given): a 64 px patch covers 64 µm, about PCam's field of view
 
 def _demo_done(root, params):
+    "Whether `root` holds a finished demo dataset of these settings, drawn by this version of the synthetic tissue."
+    from histo_i2i.synth import TISSUE_VERSION
     f = Path(root)/'demo_dataset.json'
-    try: return json.loads(f.read_text()).get('params') == params
+    try: rec = json.loads(f.read_text())
     except Exception: return False
+    return rec.get('params') == params and rec.get('tissue_version') == TISSUE_VERSION
 
 def _demo_slides(root, **settings) -> dict:
     "The record of what the demo slides are drawn with (`settings` and the synthetic tissue's version); slides and patches drawn otherwise are removed, to be drawn anew."
@@ -231,9 +234,7 @@ def make_demo_dataset(root, *, n_slides=4, slide_px=2048, patch_px=64, target_mp
     from histo_i2i.tiling import tile_slide, read_patch
     from histo_i2i.slide import Slide
     root = Path(root)
-    from histo_i2i.synth import TISSUE_VERSION
-    params = dict(n_slides=n_slides, slide_px=slide_px, patch_px=patch_px, target_mpp=target_mpp, seed=seed, max_per_class=max_per_class,
-                  tissue_version=TISSUE_VERSION)
+    params = dict(n_slides=n_slides, slide_px=slide_px, patch_px=patch_px, target_mpp=target_mpp, seed=seed, max_per_class=max_per_class)
     if _demo_done(root, params): return root
     if n_slides < 2: raise HistoError(root, f"the demo dataset needs at least 2 slides (one for training, one held out), got {n_slides}")
     drawn = _demo_slides(root, n_slides=n_slides, slide_px=slide_px, mpp=target_mpp or DEMO_MPP, seed=seed)
@@ -246,7 +247,6 @@ def make_demo_dataset(root, *, n_slides=4, slide_px=2048, patch_px=64, target_mp
         if not sp.exists():
             make_synthetic_slide(sp, slide_px, slide_px, tumour=not train, seed=geo_seed, mpp=target_mpp or DEMO_MPP, tumour_size=0.55)
         xml = sp.with_suffix('.xml')
-        if k == n_slides - 1: atomic_write_text(root/'slides'/'slides.json', json.dumps(drawn, indent=1))
         df = tile_slide(sp, xml if xml.exists() else None, patch_px=patch_px, target_mpp=target_mpp)
         sel = df[df.selection.isin(['healthy'] if train else ['healthy', 'cancerous'])]
         for r in sel.itertuples(index=False):
@@ -254,6 +254,7 @@ def make_demo_dataset(root, *, n_slides=4, slide_px=2048, patch_px=64, target_mp
             rows.append(dict(split='train' if train else 'valid', label=label, slide=sp.name, x=int(r.x), y=int(r.y),
                              tissue=float(r.tissue), tumour=float(r.tumour), src=len(sources)))
             sources.append(r)
+    atomic_write_text(root/'slides'/'slides.json', json.dumps(drawn, indent=1))
     man = pd.DataFrame(rows)
     if max_per_class is not None and len(man):
         rng = np.random.default_rng(seed)
@@ -279,5 +280,5 @@ def make_demo_dataset(root, *, n_slides=4, slide_px=2048, patch_px=64, target_mp
     out = man.drop(columns='src').assign(path=paths) if len(man) else pd.DataFrame(columns=['path'])
     with atomic_path(root/'manifest.csv') as tmpf: out.to_csv(tmpf, index=False)
     counts = {f"{s}/{l}": int(((out.split == s) & (out.label == l)).sum()) for s in ('train', 'valid') for l in (0, 1)} if len(out) else {}
-    atomic_write_text(root/'demo_dataset.json', json.dumps(dict(params=params, counts=counts), indent=1))
+    atomic_write_text(root/'demo_dataset.json', json.dumps(dict(params=params, tissue_version=drawn['tissue_version'], counts=counts), indent=1))
     return root

@@ -336,7 +336,7 @@ def contamination_source(data, tumour=None, split:str='train', build_dir=None) -
     meta = Path(data)/'demo_dataset.json' if not tumour and not isinstance(data, (list, tuple, pd.DataFrame)) else None
     if meta is not None and meta.is_file():
         from histo_i2i.batch import make_demo_dataset
-        params = {k: v for k, v in json.loads(meta.read_text())['params'].items() if k != 'tissue_version'}   # the dataset's settings
+        params = json.loads(meta.read_text())['params']
         out = Path(build_dir or Path(data).parent/f'{Path(data).name}_tumour')
         root = make_demo_dataset(out, **{**params, 'n_slides': 2, 'seed': params['seed'] + 1}, progress=False)
         return patch_dataset(root, 'valid', labels=(1,))
