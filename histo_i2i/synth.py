@@ -210,13 +210,13 @@ class NucleusKind:
     roughness: float = 0.05
     mitotic: bool = False   # a plate of chromosome rods instead of a nucleus
 
-TISSUE_VERSION = 2   # version of the drawing: data cached from an older drawing (the demo dataset's slides and patches) is drawn anew
+TISSUE_VERSION = 3   # version of the drawing: data cached from an older drawing (the demo dataset's slides and patches) is drawn anew
 
 STYLE = dict(
     glass=(0.0015, 0.0008, 0.0025), lymph_stroma=(0.02, 0.022, 0.016), sinus=(0.008, 0.014, 0.01),
     collagen=(0.006, 0.055, 0.026), cytoplasm=(0.018, 0.022, 0.016), cell_border=(0.036, 0.04, 0.02),
     fat_membrane=(0.01, 0.06, 0.025), blood=(0.004, 0.11, 0.04),
-    lymphocyte=NucleusKind('lymphocyte', 20, 13, (2.9, 3.7), (0.8, 1.0), (0.14, 0.012, 0.015), 0.95, roughness=0.06),
+    lymphocyte=NucleusKind('lymphocyte', 20, 13, (2.9, 3.7), (0.8, 1.0), (0.14, 0.012, 0.015), 0.875, roughness=0.06),
     fibroblast=NucleusKind('fibroblast', 40, 3, (5.0, 8.0), (0.2, 0.32), (0.13, 0.02, 0.01), 0.85, angle=0.0),
     tumour=NucleusKind('tumour', 17, 1, (6.0, 9.5), (0.6, 0.95), (0.20, 0.015, 0.015), 0.95, vesicular=True, roughness=0.16),
     mitosis=NucleusKind('mitosis', 17, 1, (4.0, 5.5), (0.35, 0.55), (0.21, 0.02, 0.02), 0.95, mitotic=True),
@@ -550,7 +550,7 @@ def synthetic_patches(n_per_class=24, *, n_slides=2, patch_px=64, mpp=1.0, slide
 
 # %% ../nbs/04_synth.ipynb #5187cfb0
 def patch_features(images) -> dict:
-    "Per-patch cues of uint8 RGB patches (n, h, w, 3): mean RGB, mean HSV saturation, pixel std, the fraction of featureless pixels (grey-level std below 0.03 in a Gaussian window of σ 1.5 px, as SSIM's) and the size (px, 90th percentile) of single nuclei, convex haematoxylin blobs."
+    "Per-patch cues of uint8 RGB patches (n, h, w, 3): mean RGB, mean HSV saturation, pixel std, local contrast (the mean grey-level std in a Gaussian window of σ 1.5 px, as SSIM's), the fraction of featureless pixels (grey-level std below 0.03 in a Gaussian window of σ 1.5 px, as SSIM's) and the size (px, 90th percentile) of single nuclei, convex haematoxylin blobs."
     from skimage.color import rgb2hsv, rgb2hed
     from skimage.filters import threshold_otsu, gaussian
     from skimage.measure import label as cc_label, regionprops
@@ -565,7 +565,8 @@ def patch_features(images) -> dict:
     g = x.astype(np.float32).mean(-1) / 255
     local_var = gaussian(g * g, 1.5, channel_axis=0) - gaussian(g, 1.5, channel_axis=0)**2
     return dict(rgb=x.reshape(len(x), -1, 3).mean(1), saturation=rgb2hsv(x.reshape(-1, x.shape[2], 3))[..., 1].reshape(len(x), -1).mean(1),
-                std=x.reshape(len(x), -1).astype(np.float32).std(1), flat=(local_var < 0.03**2).mean((1, 2)), nucleus_area=np.array(area))
+                std=x.reshape(len(x), -1).astype(np.float32).std(1), local_std=np.sqrt(np.clip(local_var, 0, None)).mean((1, 2)),
+                flat=(local_var < 0.03**2).mean((1, 2)), nucleus_area=np.array(area))
 
 # %% ../nbs/04_synth.ipynb #a9eb56c1
 @dataclass
