@@ -3,8 +3,8 @@
 Given a translation run folder, scores a balanced subset of PCam `valid` by 1 − SSIM between each patch and three
 "reconstructions" of it: the own-style translation, the closest healthy exemplar's translation (the recommended
 score) and a fixed Gaussian blur (sigma 1 px, the blur floor). Each is computed on RGB (as the library does), grey, the
-haematoxylin and eosin channels (`skimage.color.rgb2hed`), at half resolution, and with SSIM's window widened to
-sigma 3 px; also the mean absolute difference. Prints the AUC of every variant (rows) for every reconstruction
+haematoxylin and eosin channels (`skimage.color.rgb2hed`), at half resolution, with SSIM's window widened to
+sigma 3 px, and between low-passed copies of both (only the coarse structure compared); also the mean absolute difference. Prints the AUC of every variant (rows) for every reconstruction
 (columns) and writes them to `--out`. A variant that puts the translations well ahead of the blur locates what the
 model has learned; one where they are level says the residual measures fine detail, not morphology.
 
@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse, sys, time
 from pathlib import Path
 import numpy as np, pandas as pd, torch
+from scipy.ndimage import gaussian_filter
 from skimage.color import rgb2gray, rgb2hed
 from skimage.metrics import structural_similarity
 from skimage.transform import rescale
@@ -38,6 +39,7 @@ def residual_variants(a, b) -> dict:
     return {'rgb': _dissimilarity(a, b, data_range=1.), 'grey': _dissimilarity(rgb2gray(a)[..., None], rgb2gray(b)[..., None], data_range=1.),
             'haematoxylin': _dissimilarity(ha[..., :1], hb[..., :1]), 'eosin': _dissimilarity(ha[..., 1:2], hb[..., 1:2]),
             'rgb, half resolution': _dissimilarity(*half, data_range=1.), 'rgb, sigma 3': _dissimilarity(a, b, sigma=3., data_range=1.),
+            **{f'rgb, both low-passed (sigma {s})': _dissimilarity(*(gaussian_filter(im, (s, s, 0)) for im in (a, b)), data_range=1.) for s in (1, 3)},
             'mean |difference|': float(np.abs(a - b).mean())}
 
 def main(argv=None):
