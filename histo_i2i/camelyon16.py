@@ -114,7 +114,7 @@ def _lesion_type(xml, mpp) -> str:
     return 'Macro' if span * mpp > 2000 else 'Micro'
 
 def _tree_params(root, params):
-    "Check `root` can hold a tree made with `params`: True when one is complete already, drawn by this version of the synthetic tissue."
+    "Check `root` can hold a tree made with `params`: True when one is complete already."
     rec = root/TREE_RECORD
     if rec.exists():
         try: old = json.loads(rec.read_text())
@@ -122,23 +122,23 @@ def _tree_params(root, params):
         diff = [f"{k} {old.get('params', {}).get(k)!r} -> {v!r}" for k, v in params.items() if old.get('params', {}).get(k) != v]
         if diff: raise HistoError(root, f"holds a synthetic CAMELYON16 tree made with other settings ({', '.join(diff)}); "
                                         "give another folder, or remove this one to make it anew")
-        from histo_i2i.synth import TISSUE_VERSION
-        return bool(old.get('complete')) and old.get('tissue_version') == TISSUE_VERSION
+        return bool(old.get('complete'))
     if root.is_dir() and any(p.name != '.partial' for p in root.iterdir()):
         raise HistoError(root, f"is not empty and holds no synthetic tree ({TREE_RECORD} is missing); give a new or empty folder")
     return False
 
-def _redraw_stale(root, plan):
-    "Remove the slides, annotations and reference.csv of a tree drawn by another version of the synthetic tissue, saying so."
+def _redraw_stale(root, plan) -> bool:
+    "Remove the slides, annotations and reference.csv of a tree drawn by another version of the synthetic tissue, saying so; True when it did."
     from histo_i2i.synth import TISSUE_VERSION
     try: have = json.loads((root/TREE_RECORD).read_text()).get('tissue_version')
-    except (OSError, ValueError): return
-    if have == TISSUE_VERSION: return
+    except (OSError, ValueError): return False
+    if have == TISSUE_VERSION: return False
     print(f"{root}: slides drawn by {'an older' if have is None else f'version {have} of the'} synthetic tissue, now version {TISSUE_VERSION}: drawn anew")
     for name, split, label in plan.itertuples(index=False):
         for f in tree_paths(root, name, split, label):
             if f is not None: f.unlink(missing_ok=True)
     (root/REFERENCE).unlink(missing_ok=True)
+    return True
 
 def make_camelyon16_tree(out, n_slides:int=6, slide_px:int=1536, seed:int=0, mpp:float=DEMO_MPP, tumour_size:float=0.55,
                          progress:bool=True) -> Path:
@@ -149,8 +149,8 @@ def make_camelyon16_tree(out, n_slides:int=6, slide_px:int=1536, seed:int=0, mpp
     params = dict(n_slides=int(n_slides), slide_px=int(checked_number(slide_px, 'slide_px (slide side in pixels)', integer=True, low=256)),
                   seed=int(checked_number(seed, 'seed', integer=True, low=0)), mpp=float(checked_number(mpp, 'mpp (µm per pixel)', low=0, low_open=True)),
                   tumour_size=float(checked_number(tumour_size, 'tumour_size', low=0, high=1, low_open=True)))
-    if _tree_params(root, params): return root
-    _redraw_stale(root, plan)
+    complete = _tree_params(root, params)
+    if not _redraw_stale(root, plan) and complete: return root
     atomic_write_text(root/TREE_RECORD, json.dumps(dict(params=params, tissue_version=TISSUE_VERSION, complete=False), indent=1))
     part = root/'.partial'
     for k in _progress(range(len(plan)), len(plan), progress):
