@@ -20,12 +20,12 @@ from skimage.metrics import structural_similarity
 from skimage.transform import rescale
 from sklearn.metrics import roc_auc_score
 from histo_i2i.core import shared_data, skip_reason, atomic_write_text
-from histo_i2i.data import pcam_folder, iter_batches
+from histo_i2i.data import pcam_folder, iter_batches, to_image
 from histo_i2i.detector import load_detector, BlurDetector
 
 def _unit(t) -> np.ndarray:
-    "[-1, 1] tensors N×3×H×W -> float64 N×H×W×3 on [0, 1]."
-    return ((t.detach().float().cpu().clamp(-1, 1) + 1) / 2).permute(0, 2, 3, 1).numpy().astype(np.float64)
+    "[-1, 1] tensors N×3×H×W -> float64 N×H×W×3 on [0, 1], as the patches are stored (8 bits)."
+    return to_image(t) / 255.
 
 def _dissimilarity(a, b, sigma:float=1.5, data_range:float|None=None) -> float:
     "1 − SSIM of two H×W×C images (Gaussian window, population covariance, as the library's); range from the pair unless given."
@@ -53,22 +53,17 @@ def main(argv=None):
     if root is None or not root.exists(): print(skip_reason('pcam-subset')); return 0
     valid = pcam_folder(root, 'valid', labels=(0, 1), limit=a.valid_limit)
     det, blur = load_detector(a.model, device='cpu'), BlurDetector(sigma=1., device='cpu')
-    t0, rows, start = time.time(), [], 0
+    t0, rows, done = time.time(), {'own style': [], 'closest exemplar': [], 'blur': []}, 0
     with torch.no_grad():
         for x, _ in iter_batches(valid, 50):
             x = det.prepare(x)
             recon = {'own style': det.translations(x, 'own')[0], 'closest exemplar': det.recommended_translation(x), 'blur': blur.blurred(x)}
-            xs = _unit(x)
-            for name, r in recon.items():
-                rows += [dict(reconstruction=name, patch=start + i, **residual_variants(xa, ra)) for i, (xa, ra) in enumerate(zip(xs, _unit(r)))]
-            start += len(x)
-            print(f"{start}/{len(valid)}", end='\r', flush=True)
+            for name, r in recon.items(): rows[name] += [residual_variants(xa, ra) for xa, ra in zip(_unit(x), _unit(r))]
+            done += len(x)
+            print(f"{done}/{len(valid)}", end='\r', flush=True)
     print()
-    df = pd.DataFrame(rows)
     labels = np.asarray(valid.labels)
-    variants = [c for c in df.columns if c not in ('reconstruction', 'patch')]
-    table = pd.DataFrame({name: [roc_auc_score(labels, g.sort_values('patch')[v]) for v in variants] for name, g in df.groupby('reconstruction', sort=False)},
-                         index=variants).round(3)
+    table = pd.DataFrame({name: pd.DataFrame(r).apply(lambda v: roc_auc_score(labels, v)) for name, r in rows.items()}).round(3)
     table.index.name = 'AUC'
     atomic_write_text(a.out, table.to_csv())
     print(table.to_string())
