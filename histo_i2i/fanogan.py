@@ -14,7 +14,8 @@ from .detector import AnomalyDetector, register_method
 from .engine import TrainingConfig, Trainable, Step
 
 # %% auto #0
-__all__ = ['to_gray', 'WGANGenerator', 'WGANCritic', 'WGANEncoder', 'gradient_penalty', 'FAnoGANConfig', 'FAnoGANDetector']
+__all__ = ['to_gray', 'WGANGenerator', 'WGANCritic', 'WGANEncoder', 'gradient_penalty', 'FAnoGANConfig', 'FAnoGANDetector',
+           'latent_search']
 
 # %% ../nbs/14_fanogan.ipynb #0f50d7ce
 def to_gray(x:torch.Tensor) -> torch.Tensor:
@@ -169,3 +170,16 @@ class FAnoGANDetector(Trainable, AnomalyDetector):
         "Per-pixel maps (N×size×size, over the crop): 'original' (squared error), 'ssim', 'lpips'."
         xh = self.reconstruct(x)
         return {'original': (x - xh).pow(2).mean(1), **reconstruction_maps(x, xh, self.lpips_net)}
+
+# %% ../nbs/14_fanogan.ipynb #ee235c22
+def latent_search(det:FAnoGANDetector, x:torch.Tensor, steps:int=100, lr:float=0.05) -> tuple[torch.Tensor, torch.Tensor]:
+    "AnoGAN's search: from z = E(x), `steps` Adam steps on z (the networks stay fixed) minimising MSE(G(z), x) per prepared patch; returns (z, G(z))."
+    G = det.generator.eval()
+    with torch.no_grad(): z = det.encoder.eval()(x)
+    z = z.clone().requires_grad_(True)
+    opt = torch.optim.Adam([z], lr)
+    with torch.enable_grad():
+        for _ in range(steps):
+            z.grad, = torch.autograd.grad((G(z) - x).pow(2).flatten(1).mean(1).sum(), z)
+            opt.step()
+    with torch.no_grad(): return z.detach(), G(z)
