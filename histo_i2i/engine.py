@@ -481,9 +481,10 @@ def train_model(det, train, run_dir=None, resume:bool=True, progress:bool=True, 
     if not resumed: seed_everything(cfg.seed)
     ds = select_labels(train, det.train_labels)
     side = min(ds[0][0].shape[-2:]) if len(ds) else 0
-    if side < MIN_PATCH_PX:
-        raise TrainingError(getattr(train, 'root', None), f"training patches are {side} px; the networks need at least {MIN_PATCH_PX} px "
-                            "(and SSIM an 11-px window): tile larger patches")
+    need = max(MIN_PATCH_PX, getattr(det, 'min_patch_px', 0))
+    if side < need:
+        raise TrainingError(getattr(train, 'root', None), f"training patches are {side} px; the networks need at least {need} px "
+                            "(and SSIM an 11-px window): tile larger patches or choose a smaller size")
     if not cfg.patch_px and len(ds): det.config = cfg = dataclasses.replace(cfg, patch_px=int(ds[0][0].shape[-1]))
     n_draw = cfg.batch_size * det.batch_chunks
     if len(ds) < cfg.batch_size * min(det.batch_chunks, 2):

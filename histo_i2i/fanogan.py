@@ -12,10 +12,11 @@ from .layers import ConvBlock, ResBlock
 from .similarity import reconstruction_scores, reconstruction_maps
 from .detector import AnomalyDetector, register_method
 from .engine import TrainingConfig, Trainable, Step
+from .core import HistoError
 
 # %% auto #0
-__all__ = ['to_gray', 'WGANGenerator', 'WGANCritic', 'WGANEncoder', 'gradient_penalty', 'FAnoGANConfig', 'FAnoGANDetector',
-           'latent_search']
+__all__ = ['to_gray', 'WGANGenerator', 'WGANCritic', 'WGANEncoder', 'gradient_penalty', 'tile_starts', 'split_tiles',
+           'merge_tiles', 'FAnoGANConfig', 'FAnoGANDetector', 'latent_search']
 
 # %% ../nbs/14_fanogan.ipynb #0f50d7ce
 def to_gray(x:torch.Tensor) -> torch.Tensor:
@@ -72,10 +73,32 @@ def gradient_penalty(critic, real, fake, weight:float=10., alpha=None) -> torch.
     return weight * ((grad.flatten(1).norm(dim=1) - 1)**2).mean()
 
 # %% ../nbs/14_fanogan.ipynb #c6c88501
+def tile_starts(length:int, size:int) -> list[int]:
+    "Starts of the fewest `size`-long tiles that cover `length`, evenly spread (they overlap when `size` does not divide it)."
+    if length < size: raise HistoError(None, f"a patch side of {length} px is smaller than the {size}-px tile: use a smaller size or larger patches")
+    n = math.ceil(length / size)
+    return [round(i * (length - size) / (n - 1)) if n > 1 else 0 for i in range(n)]
+
+def split_tiles(x:torch.Tensor, size:int) -> tuple[torch.Tensor, list]:
+    "N×C×H×W -> (N·T×C×size×size tiles, patch by patch, and their T (row, col) starts)."
+    starts = [(r, c) for r in tile_starts(x.shape[-2], size) for c in tile_starts(x.shape[-1], size)]
+    return torch.stack([x[..., r:r + size, c:c + size] for r, c in starts], 1).flatten(0, 1), starts
+
+def merge_tiles(tiles:torch.Tensor, starts:list, shape) -> torch.Tensor:
+    "Inverse of `split_tiles`: stitch N·T tiles into N×C×H×W (H, W from `shape`), averaging where tiles overlap."
+    (H, W), T, size = tuple(shape[-2:]), len(starts), tiles.shape[-1]
+    t = tiles.reshape(-1, T, *tiles.shape[1:])
+    out, weight = t.new_zeros(t.shape[0], t.shape[2], H, W), t.new_zeros(1, 1, H, W)
+    for i, (r, c) in enumerate(starts):
+        out[..., r:r + size, c:c + size] += t[:, i]; weight[..., r:r + size, c:c + size] += 1
+    return out / weight
+
+# %% ../nbs/14_fanogan.ipynb #cfddb1e7
 @dataclass
 class FAnoGANConfig(TrainingConfig):
     "Settings of an f-AnoGAN model (stored in its checkpoint)."
-    size: int = 64               # network input: the centre crop (or resize, if smaller) of each patch
+    size: int = 64               # network input: the centre crop (or resize, if smaller) of each patch, or the tile size
+    tiles: bool = False          # True = train on random size-px crops, reconstruct whole patches tile by tile
     grayscale: bool = False      # True = luminance only, as the original f-AnoGAN
     z_dim: int = 128
     width: int = 64
@@ -97,6 +120,7 @@ class FAnoGANDetector(Trainable, AnomalyDetector):
         super().__init__(config, device, **kw)
         c = self.config; ch = 1 if c.grayscale else 3
         if not 0 < c.encoder_share < 1: raise ValueError(f"encoder_share must lie between 0 and 1, not {c.encoder_share}")
+        self.input_policy = 'native' if c.tiles else 'center'
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(c.seed)
             self.generator = WGANGenerator(c.z_dim, c.size, c.width, ch).to(self.device)
@@ -105,9 +129,11 @@ class FAnoGANDetector(Trainable, AnomalyDetector):
 
     @property
     def batch_chunks(self): return self.config.d_steps      # one fresh real batch per critic step
+    @property
+    def min_patch_px(self): return self.config.size if self.config.tiles else 0   # a tiled model trains on crops of its size
 
     def prepare(self, x) -> torch.Tensor:
-        "Patches as the networks see them: centre crops, luminance if configured, on the device."
+        "Patches as the networks see them: centre crops (whole patches with `tiles`), luminance if configured, on the device."
         x = super().prepare(x)
         return to_gray(x) if self.config.grayscale else x
 
@@ -152,29 +178,37 @@ class FAnoGANDetector(Trainable, AnomalyDetector):
         return self.generator(z).expand(-1, 3, -1, -1).cpu()
 
     @torch.no_grad()
-    def reconstruct(self, x) -> torch.Tensor:
-        "G(E(x)) for prepared patches."
+    def reconstruct_tiles(self, x) -> tuple:
+        "(tiles, G(E(tiles)), starts) for prepared patches: one tile when a patch is the network's size."
         for m in self.networks().values(): m.eval()
-        return self.generator(self.encoder(x))
+        t, starts = split_tiles(x, self.config.size)
+        return t, self.generator(self.encoder(t)), starts
+
+    def reconstruct(self, x) -> torch.Tensor:
+        "G(E(x)) for prepared patches, stitched from tiles when they are larger than the network."
+        _, t_hat, starts = self.reconstruct_tiles(x)
+        return merge_tiles(t_hat, starts, x.shape)
 
     @torch.no_grad()
     def score_batch(self, x) -> dict:
-        "Scores per patch: 'original' (MSE + κ·feature MSE), 'ssim' (1 − SSIM), 'lpips' — higher = more anomalous."
-        xh = self.reconstruct(x)
+        "Scores per patch: 'original' (MSE + κ·feature MSE, the latter averaged over tiles), 'ssim' (1 − SSIM), 'lpips' — higher = more anomalous."
+        t, t_hat, starts = self.reconstruct_tiles(x)
+        xh = merge_tiles(t_hat, starts, x.shape)
         pix = (x - xh).pow(2).flatten(1).mean(1)
-        feat = (self.critic.features(x) - self.critic.features(xh)).pow(2).mean(1)
+        feat = (self.critic.features(t) - self.critic.features(t_hat)).pow(2).mean(1).reshape(len(x), -1).mean(1)
         return {'original': pix + self.config.kappa * feat, **reconstruction_scores(x, xh, self.lpips_net)}
 
     @torch.no_grad()
     def score_map_batch(self, x) -> dict:
-        "Per-pixel maps (N×size×size, over the crop): 'original' (squared error), 'ssim', 'lpips'."
+        "Per-pixel maps (N×H×W, over the prepared patch): 'original' (squared error), 'ssim', 'lpips'."
         xh = self.reconstruct(x)
         return {'original': (x - xh).pow(2).mean(1), **reconstruction_maps(x, xh, self.lpips_net)}
 
 # %% ../nbs/14_fanogan.ipynb #ee235c22
 def latent_search(det:FAnoGANDetector, x:torch.Tensor, steps:int=100, lr:float=0.05) -> tuple[torch.Tensor, torch.Tensor]:
-    "AnoGAN's search: from z = E(x), `steps` Adam steps on z (the networks stay fixed) minimising MSE(G(z), x) per prepared patch; returns (z, G(z))."
+    "AnoGAN's search: from z = E(x), `steps` Adam steps on z (the networks stay fixed) minimising MSE(G(z), x) per prepared patch (per tile with `tiles`); returns (z, G(z) stitched)."
     G = det.generator.eval()
+    shape, (x, starts) = x.shape, split_tiles(x, det.config.size)
     with torch.no_grad(): z = det.encoder.eval()(x)
     z = z.clone().requires_grad_(True)
     opt = torch.optim.Adam([z], lr)
@@ -182,4 +216,4 @@ def latent_search(det:FAnoGANDetector, x:torch.Tensor, steps:int=100, lr:float=0
         for _ in range(steps):
             z.grad, = torch.autograd.grad((G(z) - x).pow(2).flatten(1).mean(1).sum(), z)
             opt.step()
-    with torch.no_grad(): return z.detach(), G(z)
+    with torch.no_grad(): return z.detach(), merge_tiles(G(z), starts, shape)
