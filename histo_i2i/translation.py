@@ -10,10 +10,11 @@ import torch, torch.nn as nn, torch.nn.functional as F
 from .core import HistoError
 from .layers import ConvBlock, ResBlock, UpBlock, DownBlock, MLP, num_adain_params, assign_adain_params, init_weights
 from .engine import TrainingConfig
+from .similarity import ssim
 
 # %% auto #0
 __all__ = ['SCORE_STYLES', 'TranslationConfig', 'ContentEncoder', 'StyleEncoder', 'Decoder', 'Generator',
-           'MultiScaleDiscriminator', 'lsgan_d_loss', 'lsgan_g_loss', 'TranslationGAN']
+           'MultiScaleDiscriminator', 'lsgan_d_loss', 'lsgan_g_loss', 'corrupt', 'TranslationGAN']
 
 # %% ../nbs/11_translation.ipynb #9319e639
 SCORE_STYLES = ('exemplar', 'own', 'random')
@@ -41,6 +42,9 @@ class TranslationConfig(TrainingConfig):
     recon_c_w: float = 1.0      # content code reconstruction
     recon_cyc_w: float = 10.0   # cycle reconstruction x -> translated -> back
     perceptual_w: float = 0.0   # optional LPIPS term between x and its translation
+    recon_ssim_w: float = 0.0   # 1 - SSIM (images on [0, 1]) added to the image and cycle reconstruction terms
+    noise_std: float = 0.0      # denoising: the encoders see x plus coarse Gaussian noise (this std on the grid, [-1, 1] units)
+    noise_px: int = 16          # the noise is drawn on a noise_px x noise_px grid and upsampled to the crop
     weight_decay: float = 1e-4
     grad_clip: float = 100.     # gradient norms are 5-40 (width 16, PCam); a featureless crop through the instance norms gives 1e24 or overflows
     batch_size: int = 4         # per domain view (each iteration draws 2 x batch_size healthy patches)
@@ -158,6 +162,12 @@ def lsgan_g_loss(d_fake:list):
     return sum(((f - 1)**2).mean() for f in d_fake)
 
 # %% ../nbs/11_translation.ipynb #bc2508d8
+def corrupt(x, std:float, grid:int=16):
+    "x plus Gaussian noise drawn on a grid x grid lattice and upsampled bilinearly (coarse noise, Kascenas et al. 2022)."
+    n = torch.randn(len(x), x.shape[1], grid, grid, device=x.device, dtype=x.dtype) * std
+    return x + F.interpolate(n, size=x.shape[-2:], mode='bilinear', align_corners=False)
+
+# %% ../nbs/11_translation.ipynb #dac76c2a
 class TranslationGAN(nn.Module):
     "Generator + multi-scale discriminator + MUNIT losses for two independent views of the healthy pool."
     def __init__(self, cfg:TranslationConfig|None=None, **kwargs):
@@ -179,13 +189,14 @@ class TranslationGAN(nn.Module):
         "Generator losses (dict of scalars, 'total' weighted) for independent batches x_a, x_b."
         cfg, g = self.cfg, self.gen
         x = torch.cat([x_a, x_b])
-        c, s = g.encode(x)
+        c, s = g.encode(corrupt(x, cfg.noise_std, cfg.noise_px) if cfg.noise_std > 0 else x)
         r = g.random_style(len(x), x.device)
         x_rec = g.decode(c, s)
         x_tr = g.decode(c, r)
         c_rec, s_rec = g.encode(x_tr)
-        out = {'recon_x': F.l1_loss(x_rec, x), 'recon_s': F.l1_loss(s_rec, r), 'recon_c': F.l1_loss(c_rec, c)}
-        out['recon_cyc'] = F.l1_loss(g.decode(c_rec, s), x) if cfg.recon_cyc_w > 0 else x.new_zeros(())
+        def image_loss(y): return F.l1_loss(y, x) + (cfg.recon_ssim_w * (1 - ssim(y, x)).mean() if cfg.recon_ssim_w > 0 else 0)
+        out = {'recon_x': image_loss(x_rec), 'recon_s': F.l1_loss(s_rec, r), 'recon_c': F.l1_loss(c_rec, c)}
+        out['recon_cyc'] = image_loss(g.decode(c_rec, s)) if cfg.recon_cyc_w > 0 else x.new_zeros(())
         out['gan'] = lsgan_g_loss(self.dis(x_tr)) if cfg.gan_w > 0 else x.new_zeros(())
         out['perceptual'] = (self.perceptual(x_tr, x).mean() if (cfg.perceptual_w > 0 and self.perceptual is not None)
                              else x.new_zeros(()))
