@@ -13,6 +13,7 @@ training where it stopped and re-scores. Settings are chosen on `valid` only; a 
     python bench/pcam_quality.py --minutes 30 --out runs/bench/pcam_quality
     python bench/pcam_quality.py --methods translation --minutes 10 --set translation.width=16
     python bench/pcam_quality.py --methods ssl,translation --minutes 8 --valid-limit 1000
+    python bench/pcam_quality.py --methods ssl,translation --minutes 20 --set ssl.minutes=10 --valid-limit 1000
 """
 from __future__ import annotations
 import argparse, json, sys, time
@@ -114,8 +115,8 @@ def main(argv=None):
             write_scores(df, out/'scores_saturation.csv', method='saturation')
         else:
             cls = METHODS[m]
-            det = cls(device=a.device, **{**CPU_SETTINGS.get(m, {}), **sets.get(m, {}),
-                                          **({'minutes': a.minutes, 'iters': 10**9} if m in TRAINED else {})})
+            det = cls(device=a.device, **{**CPU_SETTINGS.get(m, {}), **({'minutes': a.minutes, 'iters': 10**9} if m in TRAINED else {}),
+                                          **sets.get(m, {})})   # --set METHOD.minutes=M gives one method its own budget
             if m in TRAINED: det.fit(train_both if m == 'supervised' else train_healthy, run_dir=out/m)
             else: det.fit(train_healthy)
             info = dict(iters=det.step, train_min=round((time.time() - t0) / 60, 1)) if m in TRAINED else {}
