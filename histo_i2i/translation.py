@@ -163,7 +163,8 @@ def lsgan_g_loss(d_fake:list):
 
 # %% ../nbs/11_translation.ipynb #bc2508d8
 def corrupt(x, std:float, grid:int=16):
-    "x plus Gaussian noise drawn on a grid x grid lattice and upsampled bilinearly (coarse noise, Kascenas et al. 2022)."
+    "x plus Gaussian noise drawn on a grid x grid lattice and upsampled bilinearly (coarse noise, Kascenas et al. 2022); x itself when std is 0."
+    if std <= 0: return x
     n = torch.randn(len(x), x.shape[1], grid, grid, device=x.device, dtype=x.dtype) * std
     return x + F.interpolate(n, size=x.shape[-2:], mode='bilinear', align_corners=False)
 
@@ -189,7 +190,7 @@ class TranslationGAN(nn.Module):
         "Generator losses (dict of scalars, 'total' weighted) for independent batches x_a, x_b."
         cfg, g = self.cfg, self.gen
         x = torch.cat([x_a, x_b])
-        c, s = g.encode(corrupt(x, cfg.noise_std, cfg.noise_px) if cfg.noise_std > 0 else x)
+        c, s = g.encode(corrupt(x, cfg.noise_std, cfg.noise_px))
         r = g.random_style(len(x), x.device)
         x_rec = g.decode(c, s)
         x_tr = g.decode(c, r)
