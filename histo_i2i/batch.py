@@ -65,9 +65,8 @@ def annotation_for(slide, annotations=None):
 
 # %% ../nbs/06_batch.ipynb #be2af9f4
 def _progress(it, total, show):
-    if not show or total < 1: return it
-    from fastprogress.fastprogress import progress_bar
-    return progress_bar(it, total=total, leave=False)
+    from histo_i2i.core import progress
+    return progress(it, total=total, unit='jobs', show=show)
 
 def _n_rows(path) -> int|None:
     try:

@@ -307,10 +307,9 @@ class BlurDetector(AnomalyDetector):
 # %% ../nbs/10_detector.ipynb #215c62d7
 def score_dataset(detector:AnomalyDetector, ds, bs:int=64, progress:bool=True) -> pd.DataFrame:
     "Score every patch of `ds`: DataFrame with columns path, label, score_<name>... (one row per patch)."
-    from fastprogress.fastprogress import progress_bar
+    from histo_i2i.core import progress as progress_over
     n = len(ds)
-    batches = iter_batches(ds, bs)
-    if progress and n: batches = progress_bar(batches, total=math.ceil(n / bs), leave=False)
+    batches = progress_over(iter_batches(ds, bs), total=math.ceil(n / bs), unit='batches', desc='score', show=progress)
     scores = {k: [] for k in detector.score_names}
     for x, _ in batches:
         for k, v in detector.score(x, bs=bs).items(): scores[k].append(np.asarray(v, dtype=np.float64).reshape(-1))

@@ -23,7 +23,8 @@ from .detector import AnomalyDetector, CHECKPOINT_NAME, load_checkpoint
 __all__ = ['LR_SCHEDULES', 'RUNTIME_FIELDS', 'RESOLVED_AT_FIT', 'HISTORY_NAME', 'MIN_PATCH_PX', 'TrainingConfig',
            'check_training_config', 'lr_multiplier', 'Step', 'TrainingError', 'TrainingWarning', 'Trainable',
            'settings_differences', 'read_history', 'write_history', 'Processes', 'join_processes', 'ShardSampler',
-           'CompiledForward', 'compile_networks', 'EngineCallback', 'resume_state', 'train_model', 'plot_history']
+           'CompiledForward', 'compile_networks', 'EngineCallback', 'TrainProgress', 'resume_state', 'train_model',
+           'plot_history']
 
 # %% ../nbs/10a_engine.ipynb #4fcb5693
 LR_SCHEDULES = ('constant', 'step', 'cosine', 'onecycle')
@@ -444,6 +445,24 @@ class EngineCallback(Callback):
         for c in self.compiled: c.remove()
         for m in self.det.networks().values(): m.eval()
 
+# %% ../nbs/10a_engine.ipynb #dc05d9ac
+from .core import Progress
+
+class TrainProgress(Callback):
+    "Training progress over the budget (minutes when set, else iterations), with it/s and the losses, through `core.Progress`."
+    order = 60       # before EngineCallback, whose after_batch ends the fit once the budget is spent
+    def __init__(self, **kw): self.kw = kw
+    def before_fit(self):
+        cfg, step = self.learn.engine.det.config, self.learn.engine.det.step
+        self.by_minutes = bool(cfg.minutes)
+        self.bar = Progress(cfg.minutes if self.by_minutes else cfg.iters, unit='min' if self.by_minutes else 'it', desc='train', start=step, **self.kw)
+    def after_batch(self):
+        if not self.training or not self.learn.engine.history: return
+        e = self.learn.engine
+        losses = {k: v for k, v in e.history[-1].items() if k != 'step'}
+        self.bar.update(e.seconds / 60 if self.by_minutes else e.det.step, step=e.det.step, **losses)
+    def after_fit(self): self.bar.close()
+
 # %% ../nbs/10a_engine.ipynb #76eb97b2
 def _noop_loss(*args): return torch.zeros(())
 
@@ -520,9 +539,7 @@ def train_model(det, train, run_dir=None, resume:bool=True, progress:bool=True, 
     with warnings.catch_warnings():
         warnings.simplefilter('ignore', UserWarning)   # fastai: no validation set
         try:
-            if progress: learn.fit(n_epoch)
-            else:
-                with learn.no_bar(), learn.no_logging(): learn.fit(n_epoch)
+            with learn.no_bar(), learn.no_logging(): learn.fit(n_epoch, cbs=[TrainProgress()] if progress else [])
         except HistoError as e: raise type(e)(e.path, e.problem) from None   # without fastai's note on the callback
     det.history = engine.history
     det.finish_training(ds)

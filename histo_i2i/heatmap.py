@@ -29,7 +29,7 @@ def model_patch_px(detector, default:int=64) -> int:
 # %% ../nbs/19_heatmap.ipynb #4b067d7a
 def score_slide(detector, manifest:pd.DataFrame, slide=None, min_tissue:float=0.9, bs:int=32, progress:bool=True) -> pd.DataFrame:
     "Manifest rows with tissue >= `min_tissue`, each with its anomaly scores (`score_<name>` columns)."
-    from fastprogress.fastprogress import progress_bar
+    from histo_i2i.core import progress as progress_over
     rows = manifest[manifest['tissue'] >= min_tissue].reset_index(drop=True) if 'tissue' in manifest else manifest.reset_index(drop=True)
     if not len(rows): raise HistoError(manifest['slide'].iloc[0] if len(manifest) else None, f"no patch with tissue >= {min_tissue} to score")
     own = slide is None
@@ -37,7 +37,7 @@ def score_slide(detector, manifest:pd.DataFrame, slide=None, min_tissue:float=0.
     scores = {k: [] for k in detector.score_names}
     try:
         starts = range(0, len(rows), bs)
-        for i in (progress_bar(starts, leave=False) if progress else starts):
+        for i in progress_over(starts, unit='batches', desc='heatmap', show=progress):
             batch = np.stack([read_patch(r, slide) for r in rows.iloc[i:i + bs].itertuples(index=False)])
             s = detector.score(to_tensor(batch), bs=bs)
             for k in detector.score_names: scores[k].append(np.asarray(s[k], dtype=np.float64).reshape(-1))

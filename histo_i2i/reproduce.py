@@ -228,6 +228,7 @@ def step_finished(step:dict) -> bool:
 def run_step(step:dict, kernel_name:str='python3', log_output:bool=False, progress:bool=True):
     "Execute one notebook with papermill; the executed notebook is renamed into place only on success."
     import papermill as pm
+    from histo_i2i.core import progress_mode
     out_dir = Path(step['out_dir']); out_dir.mkdir(parents=True, exist_ok=True)
     failed = Path(step['executed']).with_suffix('.failed.ipynb')
     import logging
@@ -236,7 +237,8 @@ def run_step(step:dict, kernel_name:str='python3', log_output:bool=False, progre
     with atomic_path(step['executed']) as tmp:
         try:
             pm.execute_notebook(str(step['notebook']), str(tmp), parameters=step['parameters'], kernel_name=kernel_name,
-                                cwd=str(Path(step['notebook']).parent), log_output=log_output, progress_bar=progress)
+                                cwd=str(Path(step['notebook']).parent), log_output=log_output,
+                                progress_bar=progress and progress_mode() == 'bar')  # papermill's per-cell bar on a terminal only; a log gets the step lines
         except Exception as e:
             shutil.copy(tmp, failed); pm_log.setLevel(level)
             raise HistoError(step['notebook'], f"failed ({type(e).__name__}: {str(e).strip().splitlines()[-1] if str(e).strip() else ''}); "
