@@ -11,10 +11,11 @@ from .core import HistoError, atomic_path, atomic_write_text
 from .metrics import detection_metrics, roc_points, pr_points, METRIC_NAMES
 
 # %% auto #0
-__all__ = ['PAPER_TABLE1', 'METHOD_ORDER', 'METHOD_LABELS', 'SCORE_LABELS', 'CONTAMINATION_RUN_KEYS', 'row_label', 'sidecar_path',
-           'write_scores', 'method_from_path', 'read_scores', 'score_to_file', 'gather_scores', 'table1',
-           'table1_markdown', 'write_table1', 'figure3', 'save_figure', 'roc_pr_curves', 'contamination_table',
-           'contamination_figure', 'show_rows']
+__all__ = ['PAPER_TABLE1', 'METHOD_ORDER', 'METHOD_LABELS', 'SCORE_LABELS', 'CONTAMINATION_RUN_KEYS', 'FLOOR_METHODS',
+           'RESULT_COLUMNS', 'HEADLINE_SETS', 'NOT_MEASURED', 'row_label', 'sidecar_path', 'write_scores',
+           'method_from_path', 'read_scores', 'score_to_file', 'gather_scores', 'table1', 'table1_markdown',
+           'write_table1', 'figure3', 'save_figure', 'roc_pr_curves', 'contamination_table', 'contamination_figure',
+           'show_rows', 'method_role', 'read_results', 'headline_table', 'markdown_table', 'headline_verdict']
 
 # %% ../nbs/18_report.ipynb #a7b2dea4
 PAPER_TABLE1 = pd.DataFrame([
@@ -268,3 +269,78 @@ def show_rows(rows, titles, title=None):
     if title: fig.suptitle(title)
     fig.tight_layout()
     return fig
+
+# %% ../nbs/18_report.ipynb #28c80360
+FLOOR_METHODS = ('colour', 'blur', 'saturation')
+RESULT_COLUMNS = ('method', 'score', 'auc')
+
+def method_role(method:str) -> str:
+    "'proposed' (translation), 'supervised', 'floor' (learns nothing) or 'baseline' (an unsupervised method)."
+    return 'proposed' if method == 'translation' else method if method == 'supervised' else 'floor' if method in FLOOR_METHODS else 'baseline'
+
+def read_results(path) -> pd.DataFrame:
+    "A benchmark results CSV with a `label` and a `role` per row; `attrs` hold its sidecar (command, date)."
+    path = Path(path)
+    try: df = pd.read_csv(path)
+    except Exception as e: raise HistoError(path, f"not a readable results CSV ({e})") from None
+    missing = [c for c in RESULT_COLUMNS if c not in df]
+    if missing: raise HistoError(path, f"results need the columns {list(RESULT_COLUMNS)}; {missing} missing. Write it with a bench/ script")
+    df['label'] = [row_label(m, s) for m, s in zip(df.method, df.score)]
+    df['role'] = df.method.map(method_role)
+    side = path.with_suffix('.json')
+    df.attrs = {'file': path.name, **(json.loads(side.read_text()) if side.exists() else {})}
+    return df
+
+# %% ../nbs/18_report.ipynb #4bf57320
+HEADLINE_SETS = (('Demo (synthetic slides)', 'demo_table1.csv'), ('PCam (real, 96 px, 5 CPU-minutes)', 'pcam_5min.csv'),
+                 ('CAMELYON16 40x (real, 256 px)', 'c16-40x_*.csv'))
+NOT_MEASURED = 'not yet measured'
+
+def _auc_cell(r) -> str:
+    lo, hi = r.get('auc_lo'), r.get('auc_hi')
+    ci = f" [{lo:.2f}, {hi:.2f}]" if lo is not None and hi is not None and pd.notna(lo) and pd.notna(hi) else ''
+    return f"{r['auc']:.2f}{ci}"
+
+def _best(df, role) -> str:
+    sub = df[df.role == role].dropna(subset=['auc'])
+    if not len(sub): return '–'
+    r = sub.loc[sub.auc.idxmax()]
+    return _auc_cell(r) + ('' if role in ('proposed', 'supervised') else f" ({r['label']})")
+
+def headline_table(results_dir, sets=HEADLINE_SETS) -> pd.DataFrame:
+    "One row per data set of `sets` ((title, file or glob) pairs) from the results CSVs in `results_dir`."
+    rows = []
+    for title, pattern in sets:
+        files = sorted(Path(results_dir).glob(pattern))
+        if not files:
+            rows.append({'Data': title, 'Proposed (1 − SSIM)': NOT_MEASURED, 'Best baseline': NOT_MEASURED, 'Best floor': NOT_MEASURED,
+                         'Supervised': NOT_MEASURED, 'Source': f"bench/results/{pattern}"}); continue
+        df = pd.concat([read_results(f) for f in files], ignore_index=True)
+        prop = df[(df.role == 'proposed') & (df.score == 'ssim')]
+        rows.append({'Data': title, 'Proposed (1 − SSIM)': _best(prop, 'proposed'), 'Best baseline': _best(df, 'baseline'),
+                     'Best floor': _best(df, 'floor'), 'Supervised': _best(df, 'supervised'),
+                     'Source': ', '.join(f"bench/results/{f.name}" for f in files)})
+    return pd.DataFrame(rows)
+
+# %% ../nbs/18_report.ipynb #7f1493d0
+def markdown_table(df:pd.DataFrame) -> str:
+    "`df` as a GitHub Markdown table (cells as text, `|` escaped)."
+    cell = lambda v: str(v).replace('|', '\\|')
+    return '\n'.join(['| ' + ' | '.join(map(cell, df.columns)) + ' |', '|' + '---|' * len(df.columns)] +
+                     ['| ' + ' | '.join(map(cell, r)) + ' |' for r in df.itertuples(index=False)])
+
+def _lead(cell) -> float|None:
+    try: return float(str(cell).split()[0])
+    except ValueError: return None
+
+def headline_verdict(t:pd.DataFrame, level:float=0.03) -> str:
+    "One sentence on the real data sets of a `headline_table`: the proposed method against the best floor, and the supervised reference."
+    parts = []
+    for r in t[~t.Data.str.startswith('Demo')].itertuples(index=False):
+        p, f, s = _lead(r[1]), _lead(r[3]), _lead(r[4])
+        if p is None or f is None: continue
+        d = p - f
+        how = 'level with' if abs(d) < level else f"{d:.2f} ahead of" if d > 0 else f"{-d:.2f} behind"
+        parts.append(f"on {r.Data.split(' (')[0]} it is {how} the best floor that learns nothing ({f:.2f})" + (f", where the supervised reference reaches {s:.2f}" if s is not None else ''))
+    if not parts: return "No real-tissue result has been measured yet."
+    return "On real tissue the proposed method does not yet do what the paper reports: " + '; '.join(parts) + '.' 
