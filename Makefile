@@ -8,7 +8,7 @@ PROFILE ?= demo
 export OMP_NUM_THREADS ?= 2
 export MKL_NUM_THREADS ?= 2
 
-.PHONY: install sync test test-notebooks test-pytest reproduce bench docs docs-quarto notebooks notebooks-paper notebooks-library clean
+.PHONY: readme install sync test test-notebooks test-pytest reproduce bench docs docs-quarto notebooks notebooks-paper notebooks-library clean
 
 $(STAMP): settings.ini setup.py
 	test -x $(PY) || python3 -m venv $(VENV)
@@ -37,6 +37,10 @@ test: sync test-notebooks test-pytest
 ## the main job: every narrative notebook on the named profile (default: synthetic demo slides) into runs/$(PROFILE)/
 reproduce: install
 	$(VENV)/bin/histo-i2i reproduce --profile $(PROFILE)
+
+## README.md from nbs/index.ipynb and its stored outputs (settings.ini readme_nb; nbdev_readme needs Quarto)
+readme: install
+	$(PY) tools/readme.py
 
 ## the documentation site from the notebooks and their stored outputs into _docs/ (offline; open _docs/index.html)
 docs: install
