@@ -93,7 +93,6 @@ def test_finds_commands():
 
 def test_catches_a_profile_without_its_required_setting(tmp_path):
     assert 'needs --set root=' in check_command('histo-i2i reproduce --profile camelyon16 --set data=runs/c16/manifests', tmp_path)
-    assert 'no such' in check_command('histo-i2i reproduce --profile nonsense', tmp_path).lower() or True
     assert check_command('histo-i2i train --data D --out R --nonsense 3', tmp_path) == "the histo-i2i parser refuses it"
     assert check_command('make nonsense', tmp_path) == "the Makefile has no target 'nonsense'"
     assert check_command('histo-i2i reproduce --profile camelyon16 --set root=/data/C16', tmp_path) is None
