@@ -138,6 +138,10 @@ def skip_reason(*parts) -> str:
 def atomic_path(path, suffix=None):
     "Yield a temporary path beside `path`; on success rename it to `path`, on failure remove it."
     path = Path(path)
+    if path.exists() and not path.is_file() and not path.is_dir():   # a device or pipe (/dev/null, /dev/full): written in place, never replaced
+        try: yield path
+        except BaseException as e: _note_output(e, path); raise
+        return
     try: path.parent.mkdir(parents=True, exist_ok=True)
     except OSError as e: raise HistoError(path.parent, f"cannot create output folder ({e.strerror})") from e
     if not os.access(path.parent, os.W_OK): raise HistoError(path.parent, "output folder is not writable")
@@ -150,9 +154,12 @@ def atomic_path(path, suffix=None):
         os.replace(tmp, path)
     except BaseException as e:
         with contextlib.suppress(FileNotFoundError): os.unlink(tmp)
-        if getattr(e, 'output_path', None) is None:
-            with contextlib.suppress(AttributeError, TypeError): e.output_path = str(path)   # what was being written, for the message
-        raise
+        _note_output(e, path); raise
+
+def _note_output(e:BaseException, path):
+    "Record on `e` the output that was being written when it was raised (the innermost one), for the message."
+    if getattr(e, 'output_path', None) is None:
+        with contextlib.suppress(AttributeError, TypeError): e.output_path = str(path)
 
 def atomic_write_text(path, text:str):
     "Write `text` to `path` atomically."
