@@ -4,15 +4,25 @@
 
 # %% ../nbs/21_cli.ipynb #45f4e630
 from __future__ import annotations
-import argparse, dataclasses, json, os, signal, sys, threading, time, warnings
+import argparse, dataclasses, errno, json, os, signal, sys, threading, time, warnings
 from pathlib import Path
 from .core import HistoError, seed_everything, checked_number
-from .detector import METHODS
+
+def _methods():
+    "The method registry, imported when a command needs it (commands that read slides never load torch)."
+    from histo_i2i.detector import METHODS
+    return METHODS
+
+class _Later(str):
+    "Help text made when help is shown: listing the methods imports them."
+    def __new__(cls, make):
+        s = super().__new__(cls, 'help'); s.make = make; return s
+    def __mod__(self, params): return self.make() % params
 
 # %% auto #0
 __all__ = ['POSITIVE_INT', 'NONNEG_INT', 'POSITIVE', 'FRACTION', 'COMMANDS', 'number_arg', 'group_list', 'image_path',
            'build_parser', 'detector_kwargs', 'cmd_tile', 'cmd_train', 'cmd_score', 'read_labels', 'cmd_heatmap',
-           'cmd_reproduce', 'cmd_synth', 'main']
+           'cmd_reproduce', 'cmd_synth', 'resource_failure', 'main']
 
 # %% ../nbs/21_cli.ipynb #20da28d7
 def number_arg(what:str, **limits):
@@ -93,7 +103,7 @@ def build_parser() -> argparse.ArgumentParser:
     tr = sub.add_parser('train', help='train a detector on healthy patches (both classes for supervised); resumes a run folder')
     tr.add_argument('--data', required=True, help='PCam-layout folder, PCam HDF5 folder, or manifest (.parquet)')
     tr.add_argument('--out', required=True, help='run folder (checkpoint.pt, history.csv); an existing run with the same settings resumes')
-    tr.add_argument('--method', default='translation', help=f"one of {', '.join(METHODS)} (default: translation, the proposed method)")
+    tr.add_argument('--method', default='translation', help=_Later(lambda: f"one of {', '.join(_methods())} (default: translation, the proposed method)"))
     tr.add_argument('--minutes', type=number_arg('--minutes (training time budget)', **POSITIVE), default=None,
                     help='wall-clock training budget; alone, it trains until the time is spent')
     tr.add_argument('--iters', type=number_arg('--iters (training iterations)', **POSITIVE_INT), default=None, help='iteration cap')
@@ -185,7 +195,12 @@ def cmd_tile(args) -> int:
         from histo_i2i.tiling import read_manifest, export_patches
         for m in report.loc[report.status != 'failed', 'manifest']:
             export_patches(read_manifest(m), Path(args.out)/'patches')
+    return _report_failures(report)
+
+def _report_failures(report) -> int:
+    "Each failed slide's error on stderr, then how many failed; the exit status (1 when any failed)."
     failed = report[report.status == 'failed']
+    for r in failed.itertuples(index=False): print(f"histo-i2i: {r.error}", file=sys.stderr)
     if len(failed): print(f"histo-i2i: {len(failed)} of {len(report)} slides failed", file=sys.stderr)
     return 1 if len(failed) else 0
 
@@ -198,7 +213,7 @@ def _check_out_file(out, what='--out') -> Path:
 def cmd_train(args) -> int:
     from histo_i2i.data import patch_dataset
     from histo_i2i.engine import Trainable
-    cls = METHODS[args.method]
+    cls = _methods()[args.method]
     kw = detector_kwargs(cls, args, args.opt)
     if 'minutes' in kw and 'iters' not in kw and 'iters' in {f.name for f in dataclasses.fields(cls.config_class)}:
         kw['iters'] = 10**9        # the time budget alone decides
@@ -240,24 +255,34 @@ def read_labels(path) -> dict:
 def _one_heatmap(args, slide) -> int:
     "The heatmap of one slide into the image `args.out` (every score), its patch scores beside it."
     from histo_i2i.detector import load_detector
-    from histo_i2i.heatmap import slide_heatmap
-    from histo_i2i.core import atomic_path
+    from histo_i2i.heatmap import heatmap_files
+    from histo_i2i.tiling import load_annotations
     from histo_i2i.slide import Slide
-    from histo_i2i.annotations import read_asap_xml
     try: out = image_path(args.out)
     except argparse.ArgumentTypeError as e: raise HistoError(None, f"--out: {e}") from None
-    slide = Slide(slide, mpp=args.slide_mpp)     # slide and annotation are checked before the model is loaded
-    try:
-        anns = read_asap_xml(args.annotation, slide.dimensions, args.tumour_groups, args.exclude_groups, slide=slide.path) if args.annotation else None
-        det = load_detector(args.model, device=args.device)
-        res = slide_heatmap(det, slide, anns, out=out, manifest=args.manifest, patch_px=args.patch_px,
-                            target_mpp=args.mpp, min_tissue=args.min_tissue, top_k=args.top_k, bs=args.batch_size)
-    finally: slide.close()
+    ann = _annotation_for(args, slide)
+    with Slide(slide, mpp=args.slide_mpp) as s:     # slide and annotation are checked before the model is loaded
+        if ann: load_annotations(str(ann), s, args.tumour_groups, args.exclude_groups)
+    det = load_detector(args.model, device=args.device)
+    settings = dict(patch_px=args.patch_px, target_mpp=args.mpp, min_tissue=args.min_tissue, top_k=args.top_k, manifest=args.manifest,
+                    tiling=_tiling_kwargs(args))
     csv = out.with_suffix('.csv')
-    with atomic_path(csv) as tmp: res['patches'].to_csv(tmp, index=False)
+    res = heatmap_files(det, slide, out, csv, ann, settings, bs=args.batch_size, progress=True)
     print(f"{len(res['patches'])} patches scored; slide score (top-{args.top_k:g} mean): " +
-          ', '.join(f"{k} {v:.4g}" for k, v in res['slide_scores'].items()) + f"; heatmap {out}, patch scores {csv}")
+          ', '.join(f"{k} {v:.4g}" for k, v in res['slide_scores'].items()) + f"; heatmap {out}, patch scores {csv}" +
+          (f"; annotation {ann} outlined" if ann else "; no annotation (<stem>.xml) beside the slide"))
     return 0
+
+def _annotation_for(args, slide):
+    "The annotation of `slide`: `--annotation` when given, else `<stem>.xml` beside it (`batch.annotation_for`, as for a batch)."
+    from histo_i2i.batch import annotation_for
+    return annotation_for(slide, {Path(slide).stem: args.annotation} if args.annotation else None)
+
+def _tiling_kwargs(args) -> dict:
+    "Tiling settings from the slide options: annotation groups and the slide resolution."
+    kw = dict(tumour_groups=args.tumour_groups, exclude_groups=args.exclude_groups)
+    if args.slide_mpp is not None: kw['mpp'] = args.slide_mpp
+    return kw
 
 def cmd_heatmap(args) -> int:
     from histo_i2i.heatmap import heatmap_slides
@@ -273,8 +298,7 @@ def cmd_heatmap(args) -> int:
     if args.manifest: raise HistoError(args.manifest, "--manifest takes one slide and an image --out (such as heatmap.png)")
     if args.annotation and len(slides) > 1:
         raise HistoError(args.annotation, "--annotation takes one slide; for many, put <stem>.xml beside each slide")
-    kw = dict(tumour_groups=args.tumour_groups, exclude_groups=args.exclude_groups)
-    if args.slide_mpp is not None: kw['mpp'] = args.slide_mpp
+    kw = _tiling_kwargs(args)
     report = heatmap_slides(args.model, slides, args.out, annotations={Path(slides[0]).stem: args.annotation} if args.annotation else None,
                             labels=read_labels(args.labels) if args.labels else None, score=args.score, scheduler=args.scheduler,
                             n_workers=args.workers, connect_timeout=args.connect_timeout, patch_px=args.patch_px, target_mpp=args.mpp,
@@ -282,9 +306,7 @@ def cmd_heatmap(args) -> int:
     cols = ['slide', 'label', 'score', 'status', 'n_patches', 'seconds', 'error', 'note']
     print(report[cols].assign(score=report.score.map(lambda v: f"{v:.4g}" if isinstance(v, float) else v)).to_string(index=False))
     print(f"heatmaps, patch scores and slides.csv in {args.out}")
-    failed = report[report.status == 'failed']
-    if len(failed): print(f"histo-i2i: {len(failed)} of {len(report)} slides failed", file=sys.stderr)
-    return 1 if len(failed) else 0
+    return _report_failures(report)
 
 def cmd_reproduce(args) -> int:
     from histo_i2i.reproduce import reproduce
@@ -317,6 +339,30 @@ COMMANDS = dict(synth=cmd_synth, tile=cmd_tile, train=cmd_train, score=cmd_score
 
 def _interrupt(signum, frame): raise KeyboardInterrupt(signal.Signals(signum).name)
 
+_MEMORY_WORDS = ("can't allocate memory", 'out of memory', 'not enough memory', 'bad_alloc')
+_WRITE_WORDS = ('unexpected pos', 'basic_ios', 'file write failed', 'PytorchStreamWriter failed')
+
+def resource_failure(e:BaseException) -> str|None:
+    "One line for a failure of the machine rather than of the input (a full disk, memory, a write that failed), saying what was being written, what is kept and how to go on; None for other errors."
+    out = getattr(e, 'output_path', None) or (getattr(e, 'filename', None) if isinstance(e, OSError) else None)
+    where = f" while writing {out}" if out else ''
+    kept = "the partial file was removed and finished outputs are kept"
+    again = "run the same command again to go on from there (a training run resumes from its last checkpoint)"
+    text = str(e)
+    if isinstance(e, OSError) and e.errno in (errno.ENOSPC, getattr(errno, 'EDQUOT', errno.ENOSPC)):
+        return f"the disk is full{where}: {kept}; free space (or choose another --out) and {again}"
+    if isinstance(e, MemoryError) or (isinstance(e, RuntimeError) and any(w in text for w in _MEMORY_WORDS)):
+        return (f"out of memory{where or ''} ({text.splitlines()[0][:120] if text else 'MemoryError'}): finished outputs are kept; "
+                f"lower --batch-size (or --workers, the patch size), close other programs and {again}")
+    if isinstance(e, RuntimeError) and any(w in text for w in _WRITE_WORDS):
+        return f"writing failed{where} ({text.strip().splitlines()[-1][:120]}); is the disk full? {kept}; free space and {again}"
+    if isinstance(e, OSError) and (e.filename or out):
+        return f"{e.filename or out}: {e.strerror or text}: {kept}; {again} once it is fixed"
+    return None
+
+def _one_line_warning(message, category, filename, lineno, file=None, line=None):
+    print(f"histo-i2i: warning: {message}", file=file or sys.stderr)
+
 def main(argv=None) -> int:
     "Entry point of `histo-i2i` (`argv`: strings or paths; None = the command line); returns the exit status."
     args = build_parser().parse_args(None if argv is None else [str(a) for a in argv])
@@ -325,14 +371,21 @@ def main(argv=None) -> int:
     try:
         with warnings.catch_warnings():   # third-party deprecation notices are not for users of the command line
             for cat in (FutureWarning, DeprecationWarning): warnings.filterwarnings('ignore', category=cat, module=r'(torch|fastai|lpips|torchvision|pandas|dask|distributed)')
+            warnings.showwarning = _one_line_warning
             return COMMANDS[args.command](args)
     except HistoError as e:
         print(f"histo-i2i {args.command}: error: {e}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
-        print(f"histo-i2i {args.command}: interrupted; finished outputs are kept and partial ones removed, "
+    except KeyboardInterrupt as e:
+        why = str(e) if e.args and str(e) not in ('SIGTERM', 'SIGINT') else ''
+        print(f"histo-i2i {args.command}: interrupted{' (' + why + ')' if why else ''}; finished outputs are kept and partial ones removed, "
               "so the same command run again goes on from there", file=sys.stderr)
         return 130
+    except (OSError, MemoryError, RuntimeError) as e:
+        line = resource_failure(e)
+        if line is None: raise                  # not a resource failure: a bug, with its traceback
+        print(f"histo-i2i {args.command}: error: {line}", file=sys.stderr)
+        return 3
     finally:
         if on_main: signal.signal(signal.SIGTERM, old_term)
 

@@ -9,7 +9,8 @@ from pathlib import Path
 import numpy as np
 
 # %% auto #0
-__all__ = ['TEMP_SUFFIXES', 'HistoError', 'checked_number', 'repo_root', 'shared_data_dir', 'shared_data', 'skip_reason',
+__all__ = ['MEMORY_SHARE', 'TEMP_SUFFIXES', 'HistoError', 'checked_number', 'check_keys', 'parse_bytes', 'human_bytes',
+           'available_memory', 'check_allocation', 'repo_root', 'shared_data_dir', 'shared_data', 'skip_reason',
            'atomic_path', 'atomic_write_text', 'is_temporary', 'visible_files', 'file_identity', 'seed_everything',
            'default_device', 'progress_mode', 'Progress', 'progress']
 
@@ -38,6 +39,74 @@ def checked_number(value, name:str, *, integer:bool=False, low=None, high=None, 
     bad = not math.isfinite(v) or (low is not None and (v <= low if low_open else v < low)) or (high is not None and v > high)
     if bad: raise HistoError(None, f"{name} must be {kind}, got {value!r}")
     return v
+
+# %% ../nbs/00_core.ipynb #4b959991
+def check_keys(d:dict, valid, where:str, path=None) -> dict:
+    "`d` when every key is in `valid`; else a `HistoError` naming `where`, the unknown keys, the closest valid name and all valid names."
+    import difflib
+    if not isinstance(d, dict): raise HistoError(path, f"{where} must be a JSON object of {{name: value}}, not {type(d).__name__}")
+    valid = sorted(valid)
+    unknown = sorted(k for k in d if k not in valid)
+    if not unknown: return d
+    close = [f"{k!r} -> {c[0]!r}?" for k in unknown if (c := difflib.get_close_matches(k, valid, n=1))]
+    raise HistoError(path, f"unknown key{'s' if len(unknown) > 1 else ''} {', '.join(map(repr, unknown))} in {where}"
+                           f"{' (did you mean ' + '; '.join(close) + ')' if close else ''}; valid keys: {', '.join(valid)}")
+
+# %% ../nbs/00_core.ipynb #1a0a5930
+def parse_bytes(text) -> int:
+    "`'8G'`, `'512M'`, `'1.5e9'` or a number of bytes as an int."
+    s = str(text).strip().upper().removesuffix('B').removesuffix('I')
+    mult = {'K': 2**10, 'M': 2**20, 'G': 2**30, 'T': 2**40}.get(s[-1:], 1)
+    v = checked_number(s[:-1] if mult > 1 else s, f"memory size {text!r}", low=0, low_open=True)
+    return int(v * mult)
+
+def human_bytes(n) -> str:
+    "`n` bytes in words: '1.5 GB', '12 MB', '300 B'."
+    for unit, f in (('TB', 2**40), ('GB', 2**30), ('MB', 2**20), ('kB', 2**10)):
+        if n >= f: return f"{n / f:.3g} {unit}"
+    return f"{int(n)} B"
+
+# %% ../nbs/00_core.ipynb #d3fc06ea
+MEMORY_SHARE = 0.5   # the share of the available memory one allocation may take
+
+def _process_limits() -> list[int]:
+    "Bytes left under this process's address-space limit and its cgroup's memory limit (those that are set)."
+    left = []
+    try:
+        import resource
+        soft = resource.getrlimit(resource.RLIMIT_AS)[0]
+        if soft != resource.RLIM_INFINITY:
+            vms = int(Path('/proc/self/statm').read_text().split()[0]) * os.sysconf('SC_PAGE_SIZE')
+            left.append(max(0, soft - vms))
+    except (ImportError, OSError, ValueError): pass
+    try:
+        cg = Path('/sys/fs/cgroup')
+        mx = (cg/'memory.max').read_text().strip()
+        if mx != 'max': left.append(max(0, int(mx) - int((cg/'memory.current').read_text())))
+    except (OSError, ValueError): pass
+    return left
+
+def available_memory() -> int:
+    "Bytes of memory this process can still take (see above)."
+    try:
+        import psutil
+        avail = int(psutil.virtual_memory().available)
+    except Exception:
+        avail = None
+        try:
+            for line in Path('/proc/meminfo').read_text().splitlines():
+                if line.startswith('MemAvailable:'): avail = int(line.split()[1]) * 1024
+        except (OSError, ValueError): pass
+    cands = [a for a in [avail, *_process_limits()] if a is not None]
+    if os.environ.get('HISTO_I2I_MEMORY'): cands.append(parse_bytes(os.environ['HISTO_I2I_MEMORY']))
+    return min(cands) if cands else 2**62
+
+def check_allocation(nbytes, what:str, path=None, fix:str='', share:float=MEMORY_SHARE) -> int:
+    "`nbytes` when it fits in `share` of `available_memory()`; else a `HistoError` naming `path`, `what` needs it and how to `fix` it."
+    avail = available_memory()
+    if nbytes <= share * avail: return int(nbytes)
+    raise HistoError(path, f"{what} would take {human_bytes(nbytes)}, more than {share:.0%} of the {human_bytes(avail)} of memory available"
+                           + (f"; {fix}" if fix else ''))
 
 # %% ../nbs/00_core.ipynb #6a356214
 def repo_root(start=None) -> Path|None:
@@ -69,6 +138,10 @@ def skip_reason(*parts) -> str:
 def atomic_path(path, suffix=None):
     "Yield a temporary path beside `path`; on success rename it to `path`, on failure remove it."
     path = Path(path)
+    if path.exists() and not path.is_file() and not path.is_dir():   # a device or pipe (/dev/null, /dev/full): written in place, never replaced
+        try: yield path
+        except BaseException as e: _note_output(e, path); raise
+        return
     try: path.parent.mkdir(parents=True, exist_ok=True)
     except OSError as e: raise HistoError(path.parent, f"cannot create output folder ({e.strerror})") from e
     if not os.access(path.parent, os.W_OK): raise HistoError(path.parent, "output folder is not writable")
@@ -79,9 +152,14 @@ def atomic_path(path, suffix=None):
     try:
         yield Path(tmp)
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as e:
         with contextlib.suppress(FileNotFoundError): os.unlink(tmp)
-        raise
+        _note_output(e, path); raise
+
+def _note_output(e:BaseException, path):
+    "Record on `e` the output that was being written when it was raised (the innermost one), for the message."
+    if getattr(e, 'output_path', None) is None:
+        with contextlib.suppress(AttributeError, TypeError): e.output_path = str(path)
 
 def atomic_write_text(path, text:str):
     "Write `text` to `path` atomically."

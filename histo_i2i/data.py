@@ -4,19 +4,21 @@
 
 # %% ../nbs/07_data.ipynb #64d93793
 from __future__ import annotations
-import copy, math, os
+import copy, math, os, functools
 from pathlib import Path
 import numpy as np
 import pandas as pd
 import torch, torch.nn.functional as F
 from PIL import Image
-from .core import HistoError, visible_files, checked_number
+from .core import HistoError, visible_files, checked_number, is_temporary, check_allocation, human_bytes
 
 # %% auto #0
-__all__ = ['IMAGE_EXTS', 'INPUT_POLICIES', 'PCAM_H5', 'SELECTION_LABEL', 'read_image', 'to_tensor', 'to_image', 'fit_input',
-           'balanced_subset', 'PatchDataset', 'dataset_labels', 'select_labels', 'pcam_folder', 'H5PatchDataset',
-           'pcam_h5', 'ManifestPatchDataset', 'manifest_dataset', 'patch_dataset', 'supervised_split',
-           'ConcatPatchDataset', 'contaminate', 'contamination_source', 'load_batch', 'iter_batches', 'stain_jitter',
+__all__ = ['IMAGE_EXTS', 'INPUT_POLICIES', 'PCAM_LABELS', 'PCAM_H5', 'SELECTION_LABEL', 'MIXED_SIZES_FIX',
+           'BATCH_BYTES_PER_INPUT', 'read_image', 'to_tensor', 'to_image', 'fit_input', 'balanced_subset',
+           'PatchDataset', 'dataset_labels', 'select_labels', 'pcam_folder', 'pixel_scale', 'to_uint8',
+           'H5PatchDataset', 'pcam_h5', 'ManifestPatchDataset', 'manifest_dataset', 'patch_dataset', 'supervised_split',
+           'ConcatPatchDataset', 'contaminate', 'contamination_source', 'load_batch', 'check_patch_sizes',
+           'stack_patches', 'collate_patches', 'fitting_batch_size', 'MemoryWarning', 'iter_batches', 'stain_jitter',
            'Augment', 'TrainingSampler', 'training_loader']
 
 # %% ../nbs/07_data.ipynb #b0455f09
@@ -89,6 +91,12 @@ class PatchDataset(torch.utils.data.Dataset):
         "The raw patch `i` (uint8 H×W×3, native size)."
         return read_image(self.paths[i])
 
+    def native_size(self, i:int) -> tuple[int, int]:
+        "(height, width) of patch `i` as stored (for image files: from the header, without decoding)."
+        try:
+            with Image.open(self.paths[i]) as im: return im.size[::-1]
+        except Exception: return tuple(self.read(i).shape[:2])
+
     def __getitem__(self, i):
         i = int(i)
         if i < 0: i += len(self)
@@ -130,6 +138,8 @@ def select_labels(ds, labels=(0,)):
     return ds.subset(idx) if hasattr(ds, 'subset') else torch.utils.data.Subset(ds, idx.tolist())
 
 # %% ../nbs/07_data.ipynb #e069c705
+PCAM_LABELS = ('0', '1')     # the label folders of a split: normal and tumour
+
 def _list_images(d:Path) -> list[Path]:
     return visible_files(d, IMAGE_EXTS) if d.is_dir() else []
 
@@ -139,6 +149,9 @@ def pcam_folder(root, split:str='train', labels=(0, 1), size:int|None=None, limi
     root = Path(root)
     if not root.is_dir(): raise HistoError(root, "patch folder not found")
     if not (root/split).is_dir(): raise HistoError(root/split, f"split folder not found (expected {root}/{split}/<label>/*.jpg)")
+    other = sorted(d.name for d in (root/split).iterdir() if d.is_dir() and not is_temporary(d) and d.name not in PCAM_LABELS)
+    if other: raise HistoError(root/split, f"holds label folder(s) {', '.join(other)}, which are neither 0 (normal) nor 1 (tumour); "
+                                           f"a patch folder holds {split}/0 and {split}/1 only: move the others out or relabel them")
     paths, labs = [], []
     for l in labels:
         ims = _list_images(root/split/str(int(l)))
@@ -148,14 +161,35 @@ def pcam_folder(root, split:str='train', labels=(0, 1), size:int|None=None, limi
     ds.source, ds.root, ds.split = 'folder', str(root), split
     return ds.subset(balanced_subset(ds.labels, limit, seed)) if limit is not None else ds
 
+# %% ../nbs/07_data.ipynb #0d95c535
+def pixel_scale(dtype, sample:np.ndarray, path=None) -> float:
+    "Factor that brings pixel values of `dtype` (a `sample` of them) to [0, 255]; a `HistoError` for values no image holds."
+    dtype = np.dtype(dtype)
+    if dtype == np.uint8: return 1.0
+    v = np.asarray(sample, dtype=np.float64)
+    lo, hi = (float(v.min()), float(v.max())) if v.size else (0.0, 0.0)
+    ok_float = dtype.kind == 'f' and np.isfinite(v).all() and lo >= 0
+    if ok_float and hi <= 1: return 255.0
+    if (ok_float or dtype.kind in 'iu') and lo >= 0 and hi <= 255: return 1.0
+    what = f"{dtype} values from {lo:g} to {hi:g}" if np.isfinite(v).all() else f"{dtype} values that are not finite (NaN or inf)"
+    raise HistoError(path, f"patches hold {what}: expected 8-bit RGB (0-255) or floats in [0, 1]; convert them to one of these")
+
+def to_uint8(arr:np.ndarray, scale:float=1.0, path=None) -> np.ndarray:
+    "`arr` times `scale` as uint8, when every value then lies in [0, 255]; else a `HistoError` naming `path`."
+    if arr.dtype == np.uint8 and scale == 1: return arr
+    a = np.asarray(arr, dtype=np.float32) * np.float32(scale)
+    if not (np.isfinite(a).all() and a.min() >= -0.5 and a.max() <= 255.5):
+        raise HistoError(path, f"patch values {np.nanmin(arr):g} to {np.nanmax(arr):g} ({arr.dtype}) lie outside the range the rest of its source has")
+    return np.rint(a).astype(np.uint8)
+
 # %% ../nbs/07_data.ipynb #ba1c694a
 PCAM_H5 = 'camelyonpatch_level_2_split_{split}_{xy}.h5'
 
 class H5PatchDataset(PatchDataset):
     "Patches stored in a PCam HDF5 file (dataset 'x', N×H×W×3 uint8), opened lazily per process."
     source = 'h5'
-    def __init__(self, x_path, index, labels, size=None, crop='resize', key='x'):
-        self.x_path, self.key, self.index = str(x_path), key, np.asarray(index, dtype=np.int64)
+    def __init__(self, x_path, index, labels, size=None, crop='resize', key='x', scale:float=1.0):
+        self.x_path, self.key, self.index, self.scale = str(x_path), key, np.asarray(index, dtype=np.int64), float(scale)
         super().__init__([f"{self.x_path}#{i}" for i in self.index], labels, size=size, crop=crop)
         self._h5, self._pid = None, None
 
@@ -172,8 +206,9 @@ class H5PatchDataset(PatchDataset):
         except HistoError: raise
         except Exception as e: raise HistoError(self.paths[i], f"cannot read patch ({type(e).__name__}: {e})") from e
         if arr.ndim != 3 or arr.shape[-1] != 3: raise HistoError(self.paths[i], f"expected an H×W×3 patch, got shape {arr.shape}")
-        return arr.astype(np.uint8, copy=False)
+        return to_uint8(arr, self.scale, self.paths[i])
 
+    def native_size(self, i): return tuple(self._file()[self.key].shape[1:3])
     def _take(self, idx): self.index = self.index[idx]
     def __getstate__(self): return {**self.__dict__, '_h5': None, '_pid': None}
 
@@ -191,12 +226,16 @@ def pcam_h5(root, split:str='train', labels=(0, 1), size:int|None=None, limit:in
         with h5py.File(yp, 'r') as f: y = np.asarray(f['y']).reshape(-1).astype(np.int64)
     except Exception as e: raise HistoError(yp, f"cannot read labels ({type(e).__name__}: {e})") from e
     try:
-        with h5py.File(xp, 'r') as f: shape = f['x'].shape
+        with h5py.File(xp, 'r') as f:
+            shape, dtype = f['x'].shape, f['x'].dtype
+            sample = np.stack([f['x'][int(i)] for i in np.unique(np.linspace(0, shape[0] - 1, min(shape[0], 16)).astype(int))]) if shape[0] else np.zeros(0)
     except Exception as e: raise HistoError(xp, f"cannot read patches ({type(e).__name__}: {e})") from e
+    if len(shape) != 4 or shape[-1] != 3: raise HistoError(xp, f"'x' must hold N×H×W×3 RGB patches, not an array of shape {shape}")
+    scale = pixel_scale(dtype, sample, xp)
     if shape[0] != len(y): raise HistoError(xp, f"holds {shape[0]} patches but {yp.name} has {len(y)} labels")
     keep = np.flatnonzero(np.isin(y, [int(l) for l in labels]))
     if limit is not None: keep = keep[balanced_subset(y[keep], limit, seed)]
-    ds = H5PatchDataset(xp, keep, y[keep], size=size, crop=crop)
+    ds = H5PatchDataset(xp, keep, y[keep], size=size, crop=crop, scale=scale)
     ds.root, ds.split = str(root), split
     return ds
 
@@ -218,11 +257,12 @@ class ManifestPatchDataset(PatchDataset):
         except Exception as e: raise HistoError(self.paths[i], f"cannot read patch ({type(e).__name__}: {e})") from e
         return np.asarray(arr, dtype=np.uint8)
 
+    def native_size(self, i): p = int(self.rows['patch_px'].iloc[int(i)]) if 'patch_px' in self.rows else None; return (p, p) if p else super().native_size(i)
     def _take(self, idx): self.rows = self.rows.iloc[idx].reset_index(drop=True)
 
 def _read_manifests(manifests) -> pd.DataFrame:
-    if isinstance(manifests, pd.DataFrame): return manifests
-    from histo_i2i.tiling import read_manifest
+    from histo_i2i.tiling import read_manifest, check_manifest
+    if isinstance(manifests, pd.DataFrame): return check_manifest(manifests)
     if isinstance(manifests, (str, Path)): manifests = [manifests]
     dfs = []
     for m in manifests:
@@ -298,6 +338,7 @@ class ConcatPatchDataset(PatchDataset):
         super().__init__([q for p in self.parts for q in p.paths], self.true_labels if labels is None else labels, size=size, crop=crop)
 
     def read(self, i): return self.parts[int(self.part[i])].read(int(self.item[i]))
+    def native_size(self, i): return self.parts[int(self.part[i])].native_size(int(self.item[i]))
     def _take(self, idx): self.part, self.item, self.true_labels = self.part[idx], self.item[idx], self.true_labels[idx]
 
 def contaminate(healthy, tumour, fraction:float, seed:int=0, n:int|None=None, exclude=None) -> ConcatPatchDataset:
@@ -350,15 +391,59 @@ def load_batch(ds, idx=None) -> torch.Tensor:
     elif isinstance(idx, (int, np.integer)): idx = range(min(int(idx), len(ds)))
     xs = [ds[int(i)][0] for i in idx]
     if not xs: raise HistoError(None, "no patches to load")
-    return torch.stack(xs)
+    return stack_patches(xs, getattr(ds, 'root', None))
+
+MIXED_SIZES_FIX = "bring them to one size (e.g. tile the slides again with one --patch-px), or keep one size per folder"
+
+def check_patch_sizes(ds, max_n:int=2048):
+    "`ds` when its patches come out at one size (a fixed `size` with a resizing or cropping policy, or one native size among up to `max_n` spread patches); else a `HistoError` naming two of them."
+    if not len(ds) or not hasattr(ds, 'native_size') or (getattr(ds, 'size', None) and getattr(ds, 'crop', 'native') != 'native'): return ds
+    seen = {}
+    for i in np.unique(np.linspace(0, len(ds) - 1, min(len(ds), max_n)).astype(int)):
+        seen.setdefault(tuple(ds.native_size(int(i))), ds.paths[int(i)])
+        if len(seen) > 1: break
+    if len(seen) > 1:
+        (a, pa), (b, pb) = list(seen.items())[:2]
+        raise HistoError(getattr(ds, 'root', None), f"patches of {a[0]} x {a[1]} px ({pa}) and {b[0]} x {b[1]} px ({pb}) are mixed: {MIXED_SIZES_FIX}")
+    return ds
+
+def stack_patches(xs, source=None) -> torch.Tensor:
+    "One N×3×H×W tensor of patches `xs`; a `HistoError` naming `source` when their sizes differ."
+    sizes = sorted({tuple(x.shape[-2:]) for x in xs})
+    if len(sizes) > 1: raise HistoError(source, f"patches of {' and '.join(f'{h} x {w}' for h, w in sizes)} px are mixed: {MIXED_SIZES_FIX}")
+    return torch.stack(list(xs))
+
+def collate_patches(items, source=None):
+    "DataLoader collate of (patch, label) items: `stack_patches` and a label tensor."
+    if not isinstance(items[0], (tuple, list)): return stack_patches(items, source)
+    return stack_patches([it[0] for it in items], source), torch.as_tensor([int(it[1]) for it in items])
+
+BATCH_BYTES_PER_INPUT = 64   # memory of a scored batch (activations of the networks) per byte of its input
+
+def fitting_batch_size(bs:int, item_bytes:int, option:str='--batch-size') -> int:
+    "`bs`, or fewer when `bs` patches of `item_bytes` each would take more than half the available memory (said in a warning); a `HistoError` when one does not fit."
+    per = BATCH_BYTES_PER_INPUT * item_bytes
+    try: check_allocation(per * bs, f"{option} {bs}", fix='')
+    except HistoError as e:
+        check_allocation(per, f"one patch ({human_bytes(item_bytes)} as input)", fix="score smaller patches or free memory")
+        from histo_i2i.core import available_memory, MEMORY_SHARE
+        fit = max(1, int(MEMORY_SHARE * available_memory() // per))
+        import warnings
+        warnings.warn(f"{e.problem}; working in batches of {fit} instead", MemoryWarning)
+        return fit
+    return bs
+
+class MemoryWarning(UserWarning): "A setting lowered to fit the memory available."
 
 def iter_batches(x, bs:int=64):
-    "Yield (N×3×S×S float tensor, labels or None) from a tensor or a dataset of (image, label) items, in order."
+    "Yield (N×3×S×S float tensor, labels or None) from a tensor or a dataset of (image, label) items, in order; batches fit in memory (`fitting_batch_size`)."
     if torch.is_tensor(x):
         if x.ndim == 3: x = x[None]
         for i in range(0, len(x), bs): yield x[i:i + bs].float(), None
         return
-    for b in torch.utils.data.DataLoader(x, batch_size=bs, shuffle=False, num_workers=0):
+    if len(x): bs = fitting_batch_size(bs, 4 * check_patch_sizes(x)[0][0].numel())
+    for b in torch.utils.data.DataLoader(x, batch_size=bs, shuffle=False, num_workers=0,
+                                         collate_fn=functools.partial(collate_patches, source=getattr(x, 'root', None))):
         yield (b[0].float(), b[1]) if isinstance(b, (list, tuple)) else (b.float(), None)
 
 # %% ../nbs/07_data.ipynb #e4661046
@@ -443,5 +528,7 @@ class TrainingSampler(torch.utils.data.Sampler):
 def training_loader(ds, batch_size:int, seed:int=0, workers:int=0, pin_memory:bool=False):
     "A DataLoader over `ds` whose batches `TrainingSampler` chooses; set `loader.batch_sampler.start`/`.n` before each pass."
     sampler = TrainingSampler(len(ds), batch_size, seed)
+    check_patch_sizes(ds)                   # before training, not at the first batch that mixes them
     return torch.utils.data.DataLoader(ds, batch_sampler=sampler, num_workers=workers, pin_memory=pin_memory,
+                                       collate_fn=functools.partial(collate_patches, source=getattr(ds, 'root', None)),
                                        persistent_workers=False, generator=torch.Generator().manual_seed(seed))

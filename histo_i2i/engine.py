@@ -541,6 +541,9 @@ def train_model(det, train, run_dir=None, resume:bool=True, progress:bool=True, 
         try:
             with learn.no_bar(), learn.no_logging(): learn.fit(n_epoch, cbs=[TrainProgress()] if progress else [])
         except HistoError as e: raise type(e)(e.path, e.problem) from None   # without fastai's note on the callback
+        except KeyboardInterrupt:     # Ctrl-C (or a notebook kernel's interrupt): keep what was trained, so a rerun resumes here
+            if run_dir is not None and det.step > 0: engine.save()
+            raise
     det.history = engine.history
     det.finish_training(ds)
     if run_dir is not None and procs.rank == 0: det.save(run_dir)

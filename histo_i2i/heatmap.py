@@ -17,8 +17,8 @@ from .data import to_tensor
 # %% auto #0
 __all__ = ['HEATMAP_COLUMNS', 'HEATMAP_SETTINGS', 'model_patch_px', 'score_slide', 'slide_score', 'patch_footprint', 'score_grid',
            'plot_slide_heatmap', 'slide_heatmap', 'model_identity', 'cached_detector', 'heatmap_row', 'heatmap_paths',
-           'heatmap_inputs', 'heatmap_mismatch', 'heatmap_one_slide', 'heatmap_slides', 'slide_detections',
-           'froc_slides']
+           'heatmap_inputs', 'heatmap_mismatch', 'heatmap_files', 'heatmap_one_slide', 'heatmap_slides',
+           'slide_detections', 'froc_slides']
 
 # %% ../nbs/19_heatmap.ipynb #8ddcc95c
 def model_patch_px(detector, default:int=64) -> int:
@@ -188,27 +188,33 @@ def heatmap_mismatch(record, inputs:dict) -> str|None:
 # %% ../nbs/19_heatmap.ipynb #be59d3d2
 HEATMAP_SETTINGS = ('patch_px', 'target_mpp', 'min_tissue', 'top_k', 'score', 'tiling')
 
+def heatmap_files(det, slide, heatmap_path, patches_path, annotation=None, settings=None, bs:int=32, progress:bool=False,
+                  score:str|None=None) -> dict:
+    "Score `slide` with detector `det` (`settings` as in `heatmap_slides`, `tiling` holding `mpp` and the annotation groups), outline `annotation` (an XML path), and write the heatmap image and the patch scores (CSV); `slide_heatmap`'s result. One slide or a batch: the same code."
+    import matplotlib.pyplot as plt
+    from histo_i2i.tiling import load_annotations
+    st = dict(settings or {}); tiling = dict(st.get('tiling') or {})
+    with Slide(slide, mpp=tiling.pop('mpp', None)) as s:
+        anns = load_annotations(str(annotation), s, tiling.get('tumour_groups'), tiling.get('exclude_groups')) if annotation else None
+        res = slide_heatmap(det, s, anns, out=heatmap_path, manifest=st.get('manifest'), patch_px=st.get('patch_px'),
+                            target_mpp=st.get('target_mpp'), min_tissue=st.get('min_tissue', 0.9), top_k=st.get('top_k', 10), bs=bs,
+                            progress=progress, tile_kwargs=tiling, score=score)
+    plt.close(res['figure'])
+    with atomic_path(patches_path) as tmp: res['patches'].to_csv(tmp, index=False)
+    return {**res, 'annotation': annotation, 'n_annotations': len(anns or [])}
+
 def heatmap_one_slide(model, slide, out_dir, annotation=None, settings=None, model_id=None, label='', bs:int=32,
                       device=None) -> dict:
     "Score `slide` and write its heatmap, patch scores and record into `out_dir`; returns its report row, never raises."
-    import matplotlib.pyplot as plt
-    from histo_i2i.heatmap import cached_detector   # the module's cache, also when this function is sent to a worker
-    from histo_i2i.tiling import load_annotations
+    from histo_i2i.heatmap import cached_detector, heatmap_files   # the module's, also when this function is sent to a worker
     t0, st = time.time(), dict(settings or {})
     paths = heatmap_paths(out_dir, slide)
     row = heatmap_row(slide, label=label)
     try:
         inputs = heatmap_inputs(slide, annotation, model_id or model_identity(model), st)
         det = cached_detector(model, device)
-        tiling = dict(st.get('tiling') or {})
         score = st.get('score') or det.score_names[0]
-        with Slide(slide, mpp=tiling.pop('mpp', None)) as s:
-            anns = load_annotations(str(annotation), s, tiling.get('tumour_groups'), tiling.get('exclude_groups')) if annotation else None
-            res = slide_heatmap(det, s, anns, out=paths['heatmap'], patch_px=st.get('patch_px'), target_mpp=st.get('target_mpp'),
-                                min_tissue=st.get('min_tissue', 0.9), top_k=st.get('top_k', 10), bs=bs, progress=False,
-                                tile_kwargs=tiling, score=score)
-        plt.close(res['figure'])
-        with atomic_path(paths['patches']) as tmp: res['patches'].to_csv(tmp, index=False)
+        res = heatmap_files(det, slide, paths['heatmap'], paths['patches'], annotation, st, bs=bs, score=score)
         row.update(score=res['slide_scores'][score], n_patches=int(len(res['patches'])), heatmap=str(paths['heatmap']),
                    patches=str(paths['patches']), **{f'score_{k}': v for k, v in res['slide_scores'].items()})
         row['seconds'] = round(time.time() - t0, 3)

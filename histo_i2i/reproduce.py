@@ -4,16 +4,16 @@
 
 # %% ../nbs/20_reproduce.ipynb #ce28a2d6
 from __future__ import annotations
-import json, time, os, sys, shutil
+import json, time, os, sys, shutil, signal, threading, contextlib
 from pathlib import Path
 import pandas as pd
-from .core import HistoError, repo_root, atomic_path, atomic_write_text, checked_number
+from .core import HistoError, repo_root, atomic_path, atomic_write_text, checked_number, check_keys
 
 # %% auto #0
-__all__ = ['PAPER_STEPS', 'OPTIONAL_STEPS', 'ALL_STEPS', 'STEP_OUTPUTS', 'PREPARE_BUILDERS', 'PREPARE_RECORD', 'profiles_dir',
-           'list_profiles', 'load_profile', 'parse_overrides', 'paper_dir', 'notebook_parameters', 'check_parameter',
-           'plan_steps', 'expand_placeholders', 'prepare_camelyon16', 'prepare_data', 'step_finished', 'run_step',
-           'reproduce']
+__all__ = ['PAPER_STEPS', 'OPTIONAL_STEPS', 'ALL_STEPS', 'STEP_OUTPUTS', 'PROFILE_KEYS', 'PREPARE_BUILDERS', 'PREPARE_RECORD',
+           'profiles_dir', 'list_profiles', 'load_profile', 'parse_overrides', 'paper_dir', 'notebook_parameters',
+           'check_parameter', 'plan_steps', 'expand_placeholders', 'prepare_camelyon16', 'prepare_data',
+           'step_finished', 'kernels_interruptible', 'run_step', 'reproduce']
 
 # %% ../nbs/20_reproduce.ipynb #f4c37b04
 PAPER_STEPS = ('01_preprocessing', '02_translation', '03_baselines', '04_evaluation', '05_slide_heatmap', '06_slides')
@@ -28,6 +28,8 @@ STEP_OUTPUTS = {
     '06_slides':        ['slides.csv', 'froc.csv', 'froc.png'],
     '07_contamination': ['contamination.csv', 'contamination.png'],
 }
+
+PROFILE_KEYS = ('description', 'name', 'parameters', 'notebooks', 'steps', 'outputs', 'prepare')   # a profile's top-level keys
 
 def profiles_dir() -> Path:
     "Folder of the embedded profiles: `data/profiles` in the repository."
@@ -48,8 +50,13 @@ def load_profile(profile='demo') -> dict:
     try: prof = json.loads(p.read_text())
     except Exception as e: raise HistoError(p, f"profile is not valid JSON ({e})") from e
     if not isinstance(prof, dict): raise HistoError(p, "profile must be a JSON object")
+    check_keys(prof, PROFILE_KEYS, 'the profile', p)
     unknown = set(prof.get('notebooks', {})) - set(ALL_STEPS)
     if unknown: raise HistoError(p, f"unknown notebook(s) {sorted(unknown)}; steps are {list(ALL_STEPS)}")
+    for k in ('notebooks', 'outputs'): check_keys(prof.get(k, {}), ALL_STEPS, f"the profile's {k}", p)
+    for k in ('parameters', 'prepare'): check_keys(prof.get(k, {}), prof.get(k, {}), f"the profile's {k}", p)   # objects; names checked when planned
+    bad = [s for s in prof.get('steps', []) if s not in ALL_STEPS]
+    if bad: raise HistoError(p, f"unknown step(s) {bad} in the profile's steps; steps are {list(ALL_STEPS)}")
     prof.setdefault('name', p.stem); prof.setdefault('parameters', {}); prof.setdefault('notebooks', {})
     prof.setdefault('steps', list(PAPER_STEPS)); prof.setdefault('outputs', {})
     prof['path'] = str(p)
@@ -145,6 +152,10 @@ def plan_steps(profile='demo', overrides=None, out_dir=None, steps=None, noteboo
         plan.append(dict(step=step, notebook=nb, parameters=params, out_dir=out_dir,
                          executed=out_dir/f'{step}.ipynb',
                          outputs=[out_dir/o for o in prof['outputs'].get(step, STEP_OUTPUTS.get(step, []))]))
+    declared_anywhere = {n for s in ALL_STEPS if (notebooks_dir/f'{s}.ipynb').exists() for n in notebook_parameters(notebooks_dir/f'{s}.ipynb')}
+    stray = sorted(set(prof['parameters']) - declared_anywhere)
+    if stray: raise HistoError(prof.get('path'), f"the profile's parameters {stray} are declared by no notebook"
+                                                 f"{_did_you_mean(stray[0], declared_anywhere)}; parameters: {', '.join(sorted(declared_anywhere))}")
     unused = set(ov) - used
     if unused:
         names = {n for p in plan for n in p['parameters']}
@@ -225,6 +236,28 @@ def step_finished(step:dict) -> bool:
     pf = _params_file(step)
     return pf.exists() and json.loads(pf.read_text()) == json.loads(json.dumps(step['parameters'], default=str))
 
+def _kernel_pids() -> list[int]:
+    "Process ids of the notebook kernels this process started."
+    try:
+        import psutil
+        return [c.pid for c in psutil.Process().children() if 'kernel' in ' '.join(c.cmdline())]
+    except Exception: return []
+
+@contextlib.contextmanager
+def kernels_interruptible():
+    "While a notebook runs, the first Ctrl-C (SIGINT) goes to its kernel, as Jupyter's interrupt does: the running cell stops (a training step writes its checkpoint) and the step ends; `state['interrupted']` says so. A second Ctrl-C stops at once."
+    state = dict(interrupted=False)
+    if threading.current_thread() is not threading.main_thread(): yield state; return
+    def forward(signum, frame):
+        pids = _kernel_pids()
+        if state['interrupted'] or not pids: raise KeyboardInterrupt
+        state['interrupted'] = True
+        for pid in pids:
+            with contextlib.suppress(OSError): os.kill(pid, signal.SIGINT)
+    old = signal.signal(signal.SIGINT, forward)
+    try: yield state
+    finally: signal.signal(signal.SIGINT, old)
+
 def run_step(step:dict, kernel_name:str='python3', log_output:bool=False, progress:bool=True):
     "Execute one notebook with papermill; the executed notebook is renamed into place only on success."
     import papermill as pm
@@ -234,13 +267,16 @@ def run_step(step:dict, kernel_name:str='python3', log_output:bool=False, progre
     import logging
     pm_log = logging.getLogger('papermill'); level = pm_log.level
     pm_log.setLevel(logging.ERROR)   # its own parameter parser misreads comments with quotes; parameters are checked above
-    with atomic_path(step['executed']) as tmp:
+    with atomic_path(step['executed']) as tmp, kernels_interruptible() as ctrl_c:
         try:
             pm.execute_notebook(str(step['notebook']), str(tmp), parameters=step['parameters'], kernel_name=kernel_name,
                                 cwd=str(Path(step['notebook']).parent), log_output=log_output,
                                 progress_bar=progress and progress_mode() == 'bar')  # papermill's per-cell bar on a terminal only; a log gets the step lines
         except Exception as e:
             shutil.copy(tmp, failed); pm_log.setLevel(level)
+            if ctrl_c['interrupted']:
+                raise KeyboardInterrupt(f"{step['step']} stopped; its notebook up to there is {failed}, and a training step keeps "
+                                        "its last checkpoint, from which the same command resumes") from None
             raise HistoError(step['notebook'], f"failed ({type(e).__name__}: {str(e).strip().splitlines()[-1] if str(e).strip() else ''}); "
                                                f"executed notebook with the error: {failed}") from e
     pm_log.setLevel(level)
@@ -270,6 +306,8 @@ def reproduce(profile='demo', overrides=None, out_dir=None, redo:bool=False, ste
             _, name, key = (k.split('.', 2) + ['', ''])[:3]
             if name not in prof['prepare'] or not key: raise HistoError(prof.get('path'), f"override {k!r}: the profile prepares {sorted(prof['prepare'])}")
             prof['prepare'][name][key] = check_parameter(k, v, _prepare_spec(name, key, prof['prepare'][name]))
+    for name, kw in (prof.get('prepare') or {}).items():
+        for key in check_keys(kw, kw, f"the profile's prepare.{name}", prof.get('path')): _prepare_spec(name, key, kw)
     plan = plan_steps(prof, {k: v for k, v in ov.items() if k not in prep}, out_dir, steps, notebooks_dir)
     values = {**prof['parameters'], **{k: v for k, v in ov.items() if '.' not in k}}
     prepare = _fill_parameters(prof.get('prepare'), values)

@@ -9,11 +9,11 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 import openslide
-from .core import HistoError, atomic_path, shared_data, skip_reason
+from .core import HistoError, atomic_path, shared_data, skip_reason, check_allocation
 
 # %% auto #0
-__all__ = ['SlideError', 'write_tiff_pyramid', 'write_tiff_slide', 'mpp_from_properties', 'Slide', 'read_size', 'resize_rgb',
-           'open_slide']
+__all__ = ['MPP_RANGE', 'SlideError', 'write_tiff_pyramid', 'write_tiff_slide', 'mpp_from_properties', 'mpp_source', 'check_mpp',
+           'Slide', 'read_size', 'resize_rgb', 'open_slide']
 
 # %% ../nbs/01_slide.ipynb #dc20e33c
 class SlideError(HistoError):
@@ -67,6 +67,28 @@ def mpp_from_properties(props) -> float|None:
     xr = num('tiff.XResolution')
     if scale and xr: return scale / xr
     return None
+
+# %% ../nbs/01_slide.ipynb #fea2883c
+MPP_RANGE = (0.05, 20.0)    # µm per pixel a slide's level 0 can plausibly have
+
+def mpp_source(props) -> str:
+    "Where `mpp_from_properties` reads the resolution of a slide with properties `props`, in words."
+    if props.get('tiff.XResolution'):      # OpenSlide derives openslide.mpp-x of a generic TIFF from these tags
+        return f"TIFF resolution tag: {float(props['tiff.XResolution']):g} px per {str(props.get('tiff.ResolutionUnit', '')).lower()}"
+    return f"openslide.mpp-x {props.get('openslide.mpp-x')!r}"
+
+def check_mpp(mpp:float, path=None, source:str='') -> float:
+    "`mpp` when it lies in `MPP_RANGE`; else a `SlideError` saying what was read (`source`: where) and how to override it."
+    lo, hi = MPP_RANGE
+    if lo <= mpp <= hi: return mpp
+    given = source == 'override'
+    what = f"the level-0 resolution given (mpp=, --slide-mpp) is {mpp:g} µm/px" if given else \
+           f"the level-0 resolution read from the file is {mpp:.4g} µm/px ({source})"
+    if given and lo <= mpp / 1000 <= hi: hint = f"is it in nanometres? {mpp:g} nm is {mpp / 1000:g} µm: give --slide-mpp {mpp / 1000:g}"
+    elif given: hint = "give the slide's level-0 resolution in µm per pixel (about 0.25 at 40x, 0.5 at 20x)"
+    else: hint = ("a 72 or 96 dpi tag is a default of the program that wrote the file, not the scanner's resolution; " if mpp > hi else "") + \
+                "give the true resolution with --slide-mpp (mpp= in Python), e.g. 0.25 at 40x or 0.5 at 20x"
+    raise SlideError(path, f"{what}, outside the {lo:g}-{hi:g} µm/px of a slide: {hint}")
 
 # %% ../nbs/01_slide.ipynb #52a9207f
 _MAGIC = {b'\x89PNG': 'a PNG image', b'\xff\xd8\xff': 'a JPEG image', b'GIF8': 'a GIF image', b'%PDF': 'a PDF document',
@@ -144,6 +166,9 @@ class Slide:
             self.close()
             raise SlideError(self.path, "resolution unknown: no openslide.mpp-x property and no TIFF resolution tags; "
                                         "pass mpp= (level-0 µm per pixel)")
+        if self.mpp is not None and require_mpp:       # before any mask or grid is sized by it
+            try: check_mpp(self.mpp, self.path, 'override' if mpp else mpp_source(self.properties))
+            except SlideError: self.close(); raise
 
     def _check_readable(self):
         "Decode one pixel at the far corner of every level; a failure means truncated or corrupt tile data."
@@ -180,6 +205,9 @@ class Slide:
 
     def read_region(self, x:int, y:int, level:int, w:int, h:int) -> np.ndarray:
         "`h`x`w`x3 uint8 RGB at `level` with top-left at level-0 (`x`, `y`); area outside the slide is white."
+        if int(w) * int(h) > 2**24:     # OpenSlide's RGBA buffer, the PIL image and the RGB copy
+            check_allocation(12 * int(w) * int(h), f"reading {int(w)} x {int(h)} px at level {level}", self.path,
+                             "check the slide's resolution (--slide-mpp) and the patch size and resolution asked for")
         try: im = self._osr.read_region((int(x), int(y)), int(level), (int(w), int(h)))
         except openslide.OpenSlideError as e:
             raise SlideError(self.path, f"cannot read {w}x{h} px at level {level} from ({x}, {y}): truncated or corrupt ({e})") from None

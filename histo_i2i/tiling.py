@@ -10,16 +10,16 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 from PIL import Image
-from .core import HistoError, atomic_path, checked_number, file_identity
+from .core import HistoError, atomic_path, checked_number, file_identity, check_allocation
 from .slide import Slide, SlideError, open_slide, read_size, resize_rgb
 from .tissue import tissue_mask
 from .annotations import Annotation, AnnotationError, read_asap_xml, check_inside, tumour_mask, assign_groups
 
 # %% auto #0
-__all__ = ['MANIFEST_COLUMNS', 'CLASS_COLOURS', 'PatchGrid', 'patch_grid', 'low_res_image', 'SlideMasks', 'load_annotations',
-           'slide_masks', 'block_fraction', 'grid_fractions', 'coverage_class', 'select_patches', 'empty_manifest',
-           'tile_slide', 'tiling_settings', 'write_manifest', 'read_manifest', 'manifest_attrs', 'manifest_mismatch',
-           'read_patch', 'export_patches', 'show_patch_grid']
+__all__ = ['MASK_BYTES_PER_PX', 'MANIFEST_COLUMNS', 'CLASS_COLOURS', 'PatchGrid', 'patch_grid', 'low_res_image', 'SlideMasks',
+           'load_annotations', 'slide_masks', 'block_fraction', 'grid_fractions', 'coverage_class', 'select_patches',
+           'empty_manifest', 'tile_slide', 'tiling_settings', 'check_manifest', 'write_manifest', 'read_manifest',
+           'manifest_attrs', 'manifest_mismatch', 'read_patch', 'export_patches', 'show_patch_grid']
 
 # %% ../nbs/05_tiling.ipynb #a0fa2188
 @dataclass
@@ -51,10 +51,14 @@ def patch_grid(slide:Slide, patch_px:int=256, target_mpp:float|None=None, mask_m
                      int(math.floor(w / step + 1e-9)), int(math.floor(h / step + 1e-9)), k, step / k)
 
 # %% ../nbs/05_tiling.ipynb #63b169f0
+MASK_BYTES_PER_PX = 24     # RGB, saturation, masks and component labels of one low-resolution pixel
+
 def low_res_image(slide:Slide, downsample:float, shape_hw=None, max_chunk_px:int=2**24) -> np.ndarray:
     "RGB image whose pixels cover `downsample` level-0 px each (default shape: the whole slide, rounded up)."
     w0, h0 = slide.dimensions
     mh, mw = shape_hw or (math.ceil(h0 / downsample), math.ceil(w0 / downsample))
+    check_allocation(MASK_BYTES_PER_PX * mh * mw, f"the {mw} x {mh} px low-resolution image and tissue mask of this slide", slide.path,
+                     "check the slide's resolution (--slide-mpp) or use coarser masks (mask_mpp)")
     level = slide.level_for_downsample(downsample)
     lds = slide.level_downsamples[level]
     f = downsample / lds                                         # level pixels per mask pixel
@@ -182,6 +186,26 @@ def tiling_settings(**kwargs) -> dict:
         if out[k] is not None: out[k] = sorted(out[k])
     return json.loads(json.dumps(out))
 
+# %% ../nbs/05_tiling.ipynb #6fc7bbd5
+_WHOLE = {'x': 0, 'y': 0, 'level': 0, 'read_px': 1, 'patch_px': 1}    # integer columns and their least value
+
+def check_manifest(df:pd.DataFrame, path=None) -> pd.DataFrame:
+    "`df` with its integer columns as int64 when every coordinate is a finite whole number inside the slide; else a `HistoError`."
+    df = df.copy()
+    for c, low in _WHOLE.items():
+        if c not in df.columns: continue
+        v = pd.to_numeric(df[c], errors='coerce').to_numpy(np.float64)
+        bad = ~np.isfinite(v) | (v != np.round(v)) | (v < low)
+        dims = df.attrs.get('dimensions')
+        if dims and c in ('x', 'y'): bad |= v >= dims[0 if c == 'x' else 1]
+        if bad.any():
+            i = int(np.flatnonzero(bad)[0])
+            inside = f" and inside the slide ({dims[0]} x {dims[1]} px)" if dims and c in ('x', 'y') else ''
+            raise HistoError(path, f"column {c} has {int(bad.sum())} bad value(s), the first {df[c].iloc[i]} in row {i}: it must hold whole "
+                                   f"numbers from {low}{inside}; tile the slide again (histo-i2i tile) rather than editing the manifest")
+        df[c] = v.astype(np.int64)
+    return df
+
 # %% ../nbs/05_tiling.ipynb #4c5b14ea
 def write_manifest(df:pd.DataFrame, path) -> Path:
     "Write a manifest as parquet, atomically."
@@ -199,7 +223,7 @@ def read_manifest(path) -> pd.DataFrame:
     except Exception as e: raise HistoError(path, f"not a readable parquet manifest ({type(e).__name__}: {e})") from None
     missing = [c for c in MANIFEST_COLUMNS if c not in df.columns]
     if missing: raise HistoError(path, f"not a patch manifest: missing columns {missing}")
-    return df
+    return check_manifest(df, path)
 
 # %% ../nbs/05_tiling.ipynb #470b40bf
 def manifest_attrs(path) -> dict:
@@ -241,8 +265,11 @@ def _field(row, name):
 def read_patch(row, slide:Slide|None=None) -> np.ndarray:
     "uint8 `patch_px` x `patch_px` x 3 RGB patch of a manifest row (a Series, dict or itertuples row)."
     if slide is None: slide = _cached_slide(str(_field(row, 'slide')), os.getpid())
-    n, p = int(_field(row, 'read_px')), int(_field(row, 'patch_px'))
-    rgb = slide.read_region(int(_field(row, 'x')), int(_field(row, 'y')), int(_field(row, 'level')), n, n)
+    n, p, x, y, lvl = (int(_field(row, k)) for k in ('read_px', 'patch_px', 'x', 'y', 'level'))
+    if not (0 <= x < slide.dimensions[0] and 0 <= y < slide.dimensions[1] and 0 <= lvl < slide.level_count):
+        raise HistoError(slide.path, f"manifest row at ({x}, {y}), level {lvl} lies outside the slide ({slide.dimensions[0]} x "
+                                     f"{slide.dimensions[1]} px, {slide.level_count} levels): tile the slide again")
+    rgb = slide.read_region(x, y, lvl, n, n)
     return resize_rgb(rgb, p)
 
 # %% ../nbs/05_tiling.ipynb #a6206cf5

@@ -267,3 +267,194 @@ def test_real_slide_unknown_group(tmp_path):
     assert rc == 1 and "group 'Metastasis'" in pd.read_csv(tmp_path / 'out' / 'report.csv').error[0]
     rc, so, se = cli('tile', s, '--out', tmp_path / 'out', '--patch-px', 128, '--workers', 0, '--tumour-groups', 'Metastasis')
     assert rc == 0 and (pd.read_parquet(tmp_path / 'out' / 'cmu.parquet').tumour > 0).any(), se
+
+
+# --- 8: round 3: implausible resolutions, strict inputs, full disks, memory, interrupts ---------------------
+def write_72dpi_tiff(path, side=2048):
+    "A tiled TIFF tagged 72 dpi, the default of many image programs (read as 352.8 µm/px)."
+    import tifffile
+    rgb = np.random.default_rng(0).integers(120, 250, (side, side, 3), dtype=np.uint8)
+    with tifffile.TiffWriter(path) as tw:
+        tw.write(rgb, tile=(256, 256), photometric='rgb', resolution=(72, 72), resolutionunit='INCH', metadata=None)
+    return path
+
+
+def test_72dpi_slide_refused_fast_and_small(tmp_path):
+    "The slide would need a 90,000² px tissue mask: refused on opening, in seconds and well under 1 GB."
+    s = write_72dpi_tiff(tmp_path / 'dpi72.tif')
+    measured = [sys.executable, '-c', 'import sys, resource; from histo_i2i.cli import main; rc = main(); '
+                'print(f"maxrss_kb={resource.getrusage(resource.RUSAGE_SELF).ru_maxrss}", file=sys.stderr); sys.exit(rc)']
+    r = subprocess.run([*measured, 'tile', str(s), '--out', str(tmp_path / 'out'), '--workers', '0', '--patch-px', '32'],
+                       capture_output=True, text=True, timeout=120, env=ENV, cwd=ROOT)
+    rc, so, se = r.returncode, r.stdout, r.stderr
+    assert rc == 1 and 'Traceback' not in se + so, se
+    assert 'dpi72.tif' in se and '352.8 µm/px' in se and '--slide-mpp' in se, se
+    assert pd.read_csv(tmp_path / 'out' / 'report.csv').seconds[0] < 5
+    assert int(se.split('maxrss_kb=')[1].split()[0]) < 1024 ** 2      # the whole command, imports included: under 1 GB
+    rc, so, se = cli('tile', s, '--out', tmp_path / 'out', '--workers', 0, '--patch-px', 32, '--slide-mpp', 250)
+    assert rc == 1 and 'Traceback' not in se and '250 nm is 0.25 µm: give --slide-mpp 0.25' in se, se
+
+
+def test_profile_typo_refused(tmp_path):
+    "A misspelt key (top level or nested) is refused before anything runs, with the valid names."
+    p = tmp_path / 'mine.json'
+    p.write_text('{"paramters": {"data": "/my/patches"}}')
+    rc, so, se = cli('reproduce', '--profile', p, '--out', tmp_path / 'run')
+    refused(rc, se, 'mine.json', "unknown key 'paramters' in the profile", "'parameters'", 'valid keys')
+    p.write_text('{"parameters": {"dta": "/my/patches"}}')
+    rc, so, se = cli('reproduce', '--profile', p, '--out', tmp_path / 'run')
+    refused(rc, se, 'mine.json', "['dta'] are declared by no notebook", "did you mean 'data'?")
+    assert not (tmp_path / 'run').exists()
+
+
+def pcam_h5_pair(root, x, y, split='valid'):
+    import h5py
+    from histo_i2i.data import PCAM_H5
+    root.mkdir(parents=True, exist_ok=True)
+    with h5py.File(root / PCAM_H5.format(split=split, xy='x'), 'w') as f: f['x'] = x
+    with h5py.File(root / PCAM_H5.format(split=split, xy='y'), 'w') as f: f['y'] = y.reshape(-1, 1, 1, 1)
+    return root
+
+
+def test_h5_float_patches_scaled_or_refused(patch_run, tmp_path):
+    "float32 in [0, 1] is scaled to 0-255 (not cast to near-black); values no image holds are refused, naming the file."
+    from histo_i2i.data import patch_dataset
+    x = np.random.default_rng(0).integers(0, 256, (6, 32, 32, 3), dtype=np.uint8); y = np.arange(6) % 2
+    f01 = pcam_h5_pair(tmp_path / 'f01', x.astype(np.float32) / 255, y)
+    assert np.array_equal(patch_dataset(f01, 'valid').read(3), x[3])
+    u8 = pcam_h5_pair(tmp_path / 'u8', x, y)
+    for d in (f01, u8): assert cli('score', '--model', patch_run, '--data', d, '--out', d / 's.csv')[0] == 0
+    assert np.allclose(pd.read_csv(f01 / 's.csv').score_colour, pd.read_csv(u8 / 's.csv').score_colour)
+    bad = pcam_h5_pair(tmp_path / 'pm1', x.astype(np.float32) / 127.5 - 1, y)
+    rc, so, se = cli('score', '--model', patch_run, '--data', bad, '--out', tmp_path / 's.csv')
+    refused(rc, se, 'split_valid_x.h5: patches hold float32 values from -1', 'floats in [0, 1]')
+
+
+def test_heatmap_single_slide_uses_its_xml(slide, colour_run, tmp_path):
+    "`heatmap --slide S` outlines S's <stem>.xml and labels the patches under it, as the batch form does."
+    s = tmp_path / 'case.tif'; s.symlink_to(slide.path)
+    (tmp_path / 'case.xml').write_bytes(Path(slide.xml_path).read_bytes())
+    rc, so, se = cli('heatmap', '--model', colour_run, '--slide', s, '--out', tmp_path / 'h.png', '--patch-px', 32)
+    assert rc == 0 and 'Traceback' not in se, se
+    assert 'case.xml outlined' in so, so
+    single = pd.read_csv(tmp_path / 'h.csv')
+    assert (single.tumour > 0).any()
+    rc, so, se = cli('heatmap', '--model', colour_run, s, '--out', tmp_path / 'batch', '--patch-px', 32, '--workers', 0)
+    assert rc == 0, se
+    batch = pd.read_csv(tmp_path / 'batch' / 'case.csv')
+    assert np.allclose(single.tumour, batch.tumour) and np.allclose(single.score_colour, batch.score_colour)
+
+
+def write_pcam_folder(root, labels, sizes=(32,), n=3):
+    from PIL import Image
+    rng = np.random.default_rng(0)
+    for split in ('train', 'valid'):
+        for l in labels:
+            d = root / split / str(l); d.mkdir(parents=True, exist_ok=True)
+            for i in range(n):
+                for s in sizes:
+                    Image.fromarray(rng.integers(0, 256, (s, s, 3), dtype=np.uint8)).save(d / f'p{i}_{s}.png')
+    return root
+
+
+@pytest.fixture(scope='module')
+def patch_run(tmp_path_factory):
+    "A colour floor trained on a small PCam-layout folder."
+    d = tmp_path_factory.mktemp('pr')
+    rc, so, se = cli('train', '--data', write_pcam_folder(d / 'ok', (0, 1)), '--out', d / 'run', '--method', 'colour')
+    assert rc == 0, se
+    return d / 'run'
+
+
+def test_unexpected_label_folder_refused(patch_run, tmp_path):
+    data = write_pcam_folder(tmp_path / 'pc', (0, 2))
+    rc, so, se = cli('score', '--model', patch_run, '--data', data, '--out', tmp_path / 's.csv')
+    refused(rc, se, 'pc/valid', 'label folder(s) 2', '0 (normal) nor 1 (tumour)')
+    assert not (tmp_path / 's.csv').exists()
+
+
+def test_mixed_patch_sizes_refused_before_work(patch_run, tmp_path):
+    data = write_pcam_folder(tmp_path / 'mixed', (0, 1), sizes=(96, 128))
+    rc, so, se = cli('score', '--model', patch_run, '--data', data, '--out', tmp_path / 's.csv')
+    refused(rc, se, 'mixed', '96 x 96 px', '128 x 128 px', 'are mixed', 'one size')
+    rc, so, se = cli('train', '--data', data, '--out', tmp_path / 'run', '--method', 'ae', '--iters', 2, '--width', 8, '--batch-size', 2)
+    refused(rc, se, 'mixed', 'are mixed')
+    assert not (tmp_path / 'run' / 'checkpoint.pt').exists()
+
+
+def test_nan_coordinates_in_manifest(slide, tmp_path):
+    from histo_i2i.tiling import tile_slide
+    df = tile_slide(slide.path, patch_px=32).astype({'x': 'float64'})
+    df.loc[2, 'x'] = np.nan
+    df.to_parquet(tmp_path / 'm.parquet', index=False)
+    rc, so, se = cli('train', '--data', tmp_path / 'm.parquet', '--out', tmp_path / 'run', '--method', 'colour')
+    refused(rc, se, 'm.parquet', 'column x', 'row 2', 'tile the slide again')
+
+
+def test_batch_size_beyond_memory_is_lowered(patch_run, tmp_path):
+    "A batch size that would not fit is lowered to one that does, with one line naming the option."
+    data = write_pcam_folder(tmp_path / 'pc', (0, 1))
+    env = {**ENV, 'HISTO_I2I_MEMORY': '100M'}
+    r = subprocess.run([*CLI, 'score', '--model', str(patch_run), '--data', str(data), '--out', str(tmp_path / 's.csv'),
+                        '--batch-size', '100000'], capture_output=True, text=True, timeout=120, env=env, cwd=ROOT)
+    assert r.returncode == 0 and 'Traceback' not in r.stderr, r.stderr
+    assert 'histo-i2i: warning: --batch-size 100000 would take' in r.stderr and 'working in batches of' in r.stderr, r.stderr
+    assert len(pd.read_csv(tmp_path / 's.csv')) == 6
+
+
+# in-process: failures of the machine, simulated where they happen
+def run_main(capsys, *args):
+    from histo_i2i.cli import main
+    rc = main([str(a) for a in args])
+    out, err = capsys.readouterr()
+    return rc, out, err
+
+
+def test_disk_full_while_scoring(patch_run, tmp_path, monkeypatch, capsys):
+    "ENOSPC while the score table is written: one line naming it; the table of an earlier run is kept intact."
+    data = write_pcam_folder(tmp_path / 'pc', (0, 1))
+    out = tmp_path / 's.csv'; out.write_text('an earlier result\n')
+    def full(self, path, *a, **k): raise OSError(28, 'No space left on device')
+    monkeypatch.setattr(pd.DataFrame, 'to_csv', full)
+    rc, so, se = run_main(capsys, 'score', '--model', patch_run, '--data', data, '--out', out)
+    refused(rc, se, 'histo-i2i score: error: the disk is full while writing', str(out), 'finished outputs are kept', 'run the same command again', code=3)
+    assert out.read_text() == 'an earlier result\n' and sorted(p.name for p in tmp_path.iterdir() if p.name.startswith('.')) == []
+
+
+def test_disk_full_while_saving_a_checkpoint(tmp_path, monkeypatch, capsys):
+    "torch.save reports a full disk as a RuntimeError ('unexpected pos'): the same one line."
+    import torch
+    data = write_pcam_folder(tmp_path / 'pc', (0, 1))
+    def full(*a, **k): raise RuntimeError('[enforce fail at inline_container.cc:595] . unexpected pos 64 vs 0')
+    monkeypatch.setattr(torch, 'save', full)
+    rc, so, se = run_main(capsys, 'train', '--data', data, '--out', tmp_path / 'run', '--method', 'colour')
+    refused(rc, se, 'writing failed while writing', 'checkpoint.pt', 'is the disk full?', code=3)
+    assert not (tmp_path / 'run' / 'checkpoint.pt').exists()
+
+
+def test_out_of_memory_is_one_line(patch_run, tmp_path, monkeypatch, capsys):
+    import histo_i2i.data as data_mod
+    data = write_pcam_folder(tmp_path / 'pc', (0, 1))
+    def oom(*a, **k): raise RuntimeError("DefaultCPUAllocator: can't allocate memory: you tried to allocate 110592000000 bytes")
+    monkeypatch.setattr(data_mod, 'stack_patches', oom)
+    rc, so, se = run_main(capsys, 'score', '--model', patch_run, '--data', data, '--out', tmp_path / 's.csv')
+    refused(rc, se, 'histo-i2i score: error: out of memory', 'lower --batch-size', code=3)
+
+
+def test_output_on_a_full_device(patch_run, tmp_path):
+    "/dev/full as the output (a device whose writes fail with ENOSPC): written in place, never replaced, and the failure is one line."
+    if not Path('/dev/full').is_char_device(): pytest.skip('no /dev/full on this system')
+    data = write_pcam_folder(tmp_path / 'pc', (0, 1))
+    rc, so, se = cli('score', '--model', patch_run, '--data', data, '--out', '/dev/full')
+    refused(rc, se, 'histo-i2i score: error: the disk is full while writing /dev/full', code=3)
+    assert Path('/dev/full').is_char_device() and not Path('/dev/full.json').exists()
+
+
+def test_ctrl_c_during_reproduce_is_one_line(tmp_path, monkeypatch, capsys):
+    "An interrupted step (its kernel interrupted, its training checkpointed) ends `reproduce` with one line and status 130."
+    import histo_i2i.reproduce as rp
+    def interrupted(step, **kw): raise KeyboardInterrupt(f"{step['step']} stopped; a training step keeps its last checkpoint")
+    monkeypatch.setattr(rp, 'run_step', interrupted)
+    monkeypatch.setattr(rp, 'prepare_data', lambda *a, **k: {})
+    rc, so, se = run_main(capsys, 'reproduce', '--out', tmp_path / 'run', '--steps', '02_translation')
+    refused(rc, se, 'histo-i2i reproduce: interrupted (02_translation stopped', 'the same command run again', code=130)
