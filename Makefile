@@ -42,14 +42,17 @@ reproduce: install
 readme: install
 	$(PY) tools/readme.py
 
-## the documentation site from the notebooks and their stored outputs into _docs/ (offline; open _docs/index.html)
+## the documentation site from the notebooks and their stored outputs into _docs/, offline (open _docs/index.html):
+## nbdev's processors (show_doc, links, directives), then nbconvert's HTML exporter with the sidebar of nbs/sidebar.yml.
+## nbconvert rather than mkdocs + mkdocs-jupyter: it ships with jupyterlab (nothing more to pin or install), renders
+## show_doc's Markdown (tables included) and stored PNG figures as Jupyter does, and mkdocs-jupyter renders through it anyway
 docs: install
 	$(PY) tools/docs.py
 
-## the same pages through nbdev's processors and Quarto, as nbdev_docs does but leaving README.md alone; needs `quarto` on PATH
+## the same processed notebooks rendered by Quarto, as nbdev_docs does but leaving README.md alone; needs `quarto` on PATH
 docs-quarto: install
 	@command -v quarto >/dev/null || { echo "quarto is not on PATH: install Quarto (quarto.org, or pip install quarto-cli where GitHub is reachable), or use make docs"; exit 1; }
-	$(VENV)/bin/nbdev_proc_nbs
+	$(PY) tools/docs.py --proc-only --proc _proc
 	cd _proc && quarto render --no-cache
 	rm -rf _docs && mv _proc/_docs _docs
 

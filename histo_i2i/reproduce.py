@@ -335,4 +335,5 @@ def reproduce(profile='demo', overrides=None, out_dir=None, redo:bool=False, ste
             rows.append(dict(step=step['step'], status='failed', seconds=round(time.time() - t0, 1), error=str(e)))
     report = pd.DataFrame(rows, columns=['step', 'status', 'seconds', 'error'])
     report.attrs['out_dir'] = str(plan[0]['out_dir']) if plan else None
+    report.attrs['plan'] = plan   # the steps as run: notebook, parameters, executed copy (tools/notebooks.py stores them)
     return report

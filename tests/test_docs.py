@@ -1,6 +1,7 @@
-"""The documentation site: `tools/docs.py` (what `make docs` runs) builds it from the notebooks into a temporary folder;
-every page exists, no link inside the site is broken, and headless Chromium loads the home page and an API page with
-every image decoded. Without Chromium the browser test skips, except under CI (CI=true), where it fails."""
+"""The documentation site: `tools/docs.py` (what `make docs` runs: nbdev's processors, then nbconvert) builds it from the
+notebooks into a temporary folder; every page exists, no link inside the site is broken, `show_doc` tables render, and
+headless Chromium loads the home page, an API page and a paper notebook with every image decoded. Without Chromium the
+browser tests skip, except under CI (CI=true), where they fail."""
 import html, json, os, re, shutil, subprocess, sys
 from html.parser import HTMLParser
 from pathlib import Path
@@ -9,10 +10,16 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-from tools.docs import build, all_notebooks, read_sidebar, page_name
+from tools.docs import build, all_notebooks, read_sidebar, exporter, for_nbconvert, site_link
 
 NBS = ROOT/'nbs'
 API_PAGE = '17_metrics.ipynb'   # the API page opened in the browser (it stores a figure among its outputs)
+PAPER_PAGE = 'paper/08_real_tissue.ipynb'   # the paper notebook opened in the browser (figures and tables)
+
+
+def page_name(rel:str) -> str:
+    "nbdev's and Quarto's page of a notebook: the number prefix goes, `paper/08_real_tissue.ipynb` -> `paper/real_tissue.html`."
+    return '/'.join(re.sub(r'^\d+[a-z]?_', '', p) for p in Path(rel).with_suffix('.html').parts)
 
 
 @pytest.fixture(scope='module')
@@ -75,12 +82,53 @@ def test_no_broken_link_inside_the_site(site):
     assert not broken, "links inside the site that lead nowhere:\n" + '\n'.join(broken[:40])
 
 
-_PROBE = """<script>
+def _documented(labels, # 0 = healthy, 1 = cancerous
+               scores:float=0.5, # higher = more anomalous
+              )->float: # the answer
+    "A function documented with docments."
+
+
+def test_show_doc_renders():
+    """nbdev's `show_doc` Markdown (source link with Quarto's `{target=...}`, heading, signature, docstring) and fastcore's
+    docments table (what `show_doc` showed before nbdev 2.4) through the site's nbconvert exporter."""
+    import nbformat
+    from nbdev.showdoc import show_doc
+    from fastcore.docments import DocmentTbl
+    md = show_doc(_documented)._repr_markdown_() + '\n\n' + DocmentTbl(_documented)._repr_markdown_()
+    md += '\n\n[elsewhere](https://example.org){target="_blank"}'
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell('#| echo: false\nshow_doc(_documented)', outputs=[
+        nbformat.v4.new_output('execute_result', data={'text/markdown': md})])])
+    page, _ = exporter().from_notebook_node(for_nbconvert(nb, lambda u: u), resources=dict(site=dict(
+        name='t', title='t', description='', root='', nav=[])))
+    assert re.search(r'<h3 id="_documented"', page), "show_doc's heading did not render"
+    assert re.search(r'<pre>.*def.*_documented', page, re.S), "show_doc's signature is not a code block"
+    table = re.search(r'<table.*?</table>', page, re.S)
+    assert table and 'higher = more anomalous' in table[0], "the docments table is not an HTML table"
+    assert '{target=' not in page and 'show_doc(_documented)' not in page, "Quarto-only syntax or the hidden source shows"
+
+
+def test_site_links():
+    pages = {'17_metrics.ipynb': 'metrics.html', 'paper/08_real_tissue.ipynb': 'paper/real_tissue.html', 'index.ipynb': 'index.html'}
+    base, repo = 'https://h.io/lib', 'https://github.com/o/r/blob/main'
+    link = lambda u, nb='paper/08_real_tissue.ipynb': site_link(u, nb, pages, base, repo)
+    assert link('../17_metrics.ipynb#auc') == '../metrics.html#auc'
+    assert link('https://h.io/lib/metrics.html#auc') == '../metrics.html#auc'
+    assert link('https://h.io/lib/index.html', 'index.ipynb') == 'index.html'
+    assert link('../../bench/README.md') == 'https://github.com/o/r/blob/main/bench/README.md'
+    assert link('../images/a.png') == '../images/a.png'
+    assert link('https://example.org/x.ipynb') == 'https://example.org/x.ipynb' and link('#top') == '#top'
+
+
+_PROBE = r"""<script>
 window.addEventListener('load', function () {
+  var md = Array.from(document.querySelectorAll('.jp-RenderedMarkdown'));
   var out = {title: document.title,
     images: Array.from(document.images).map(function (i) {
       return {src: (i.getAttribute('src') || '').slice(0, 60), complete: i.complete, width: i.naturalWidth}; }),
-    links: Array.from(document.querySelectorAll('a[href]')).map(function (a) { return a.getAttribute('href'); })};
+    links: Array.from(document.querySelectorAll('a[href]')).map(function (a) { return a.getAttribute('href'); }),
+    tables: document.querySelectorAll('main table').length,
+    show_docs: md.filter(function (e) { return e.querySelector('h3[id]') && e.querySelector('pre'); }).length,
+    quarto: /\{target=|^:::/m.test(document.body.innerText)};
   var pre = document.createElement('pre'); pre.id = 'page-probe'; pre.textContent = JSON.stringify(out);
   document.body.appendChild(pre);
 });
@@ -100,17 +148,19 @@ def _open_in_chromium(exe:str, page:Path, tmp:Path) -> dict:
     return json.loads(html.unescape(m.group(1)))
 
 
-@pytest.mark.parametrize('notebook', ['index.ipynb', API_PAGE])
+@pytest.mark.parametrize('notebook', ['index.ipynb', API_PAGE, PAPER_PAGE])
 def test_page_in_chromium(chromium, site, notebook, tmp_path):
     "Requests `chromium` first, so that a machine without it skips before building the site."
-    exe = chromium
     page = site/page_name(notebook)
-    seen = _open_in_chromium(exe, page, tmp_path)
+    seen = _open_in_chromium(chromium, page, tmp_path)
     assert seen['title'], f"{page.name} has no title"
-    if notebook == 'index.ipynb': assert len(seen['images']) >= 3, f"the home page shows {len(seen['images'])} pictures"
+    assert seen['images'], f"{page.name} shows no figure"
     bad = [i['src'] for i in seen['images'] if not (i['complete'] and i['width'] > 0)]
     assert not bad, f"{page.name}: images that did not load: {bad}"
     broken = [h for h in seen['links'] if (t := _local_target(page, h)) is not None and not t.is_file()]
     assert not broken, f"{page.name}: links in the loaded page that lead nowhere: {broken}"
     sidebar = [h for h in seen['links'] if h.endswith('.html')]
     assert len(sidebar) >= len(all_notebooks(NBS)), f"{page.name}: the sidebar links only {len(sidebar)} pages"
+    assert not seen['quarto'], f"{page.name} shows Quarto-only Markdown as text"
+    if notebook == API_PAGE: assert seen['show_docs'] >= 5, f"{page.name}: only {seen['show_docs']} show_doc blocks rendered"
+    if notebook != API_PAGE: assert seen['tables'], f"{page.name}: its results table did not render"

@@ -129,17 +129,15 @@ def store_paper_notebook(executed, dest, profile:str, params:dict, out_dir):
 
 def run_paper(profile='demo', overrides=(), out_dir=None, dest=None, redo=True, steps=None, log=print):
     "Execute the narrative notebooks on `profile` and store their outputs in `dest` (default: nbs/paper)."
-    from histo_i2i.reproduce import reproduce, plan_steps, paper_dir
+    from histo_i2i.reproduce import reproduce, paper_dir
     dest = Path(dest or paper_dir())
     out_dir = Path(out_dir or ROOT/'runs'/Path(profile).stem).resolve()
     report = reproduce(profile, overrides=list(overrides), out_dir=out_dir, redo=redo, steps=steps, notebooks_dir=dest, log=log)
     bad = report[report.status != 'done'] if redo else report[~report.status.isin(['done', 'skipped'])]
     if len(bad):
         raise NotebookError("these notebooks did not run, so nothing was stored:\n" + bad.to_string(index=False))
-    notebook_overrides = [o for o in overrides if not o.startswith('prepare.')]  # reproduce's own, not parameters
-    for step in plan_steps(profile, notebook_overrides, out_dir, steps=steps, notebooks_dir=dest):
-        params = {k: v for k, v in step['parameters'].items()}
-        store_paper_notebook(step['executed'], step['notebook'], Path(profile).stem, params, out_dir)
+    for step in report.attrs['plan']:   # the steps as reproduce planned and ran them
+        store_paper_notebook(step['executed'], step['notebook'], Path(profile).stem, dict(step['parameters']), out_dir)
         log(f"stored outputs: {os.path.relpath(step['notebook'], ROOT)}")
     return report
 
