@@ -107,6 +107,12 @@ class Trainable:
             if k not in state: raise KeyError(f"the checkpoint has no network {k!r}")
             m.load_state_dict(state[k])
             m.eval()
+        self.set_memory_format()
+
+    def set_memory_format(self):
+        "Networks in channels-last layout when the configuration's `channels_last` is on (as training leaves them: a loaded model computes as the trained one)."
+        if getattr(self.config, 'channels_last', False):
+            for m in self.networks().values(): m.to(memory_format=torch.channels_last)
 
     def fit(self, train, run_dir=None, resume:bool=True, progress:bool=True, iters:int|None=None, minutes:float|None=None, cbs=None):
         "Train on the patches of `train` whose labels are in `train_labels`; with `run_dir`, checkpoint there and resume what it holds."
@@ -277,8 +283,7 @@ class EngineCallback(Callback):
     # --- set-up and resume
     def before_fit(self):
         det, cfg, procs = self.det, self.det.config, self.procs
-        if cfg.channels_last:
-            for m in det.networks().values(): m.to(memory_format=torch.channels_last)
+        det.set_memory_format()
         self.opts = {k: torch.optim.Adam(ps, lr=cfg.lr, betas=tuple(cfg.betas), weight_decay=cfg.weight_decay)
                      for k, ps in det.optimised().items()}
         self.schedule, self.augment = lr_multiplier(cfg.lr_schedule), self.learn.augment
