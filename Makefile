@@ -8,7 +8,7 @@ PROFILE ?= demo
 export OMP_NUM_THREADS ?= 2
 export MKL_NUM_THREADS ?= 2
 
-.PHONY: readme install sync test test-notebooks test-pytest reproduce bench docs docs-quarto notebooks notebooks-paper notebooks-library clean
+.PHONY: readme install sync test test-notebooks test-pytest test-gpu-dry-run reproduce bench docs docs-quarto notebooks notebooks-paper notebooks-library clean
 
 $(STAMP): settings.ini setup.py
 	test -x $(PY) || python3 -m venv $(VENV)
@@ -32,7 +32,11 @@ test-notebooks: install
 test-pytest: install
 	$(VENV)/bin/pytest -q tests; rc=$$?; [ $$rc -eq 5 ] && { echo "no pytest tests collected"; exit 1; }; exit $$rc
 
-test: sync test-notebooks test-pytest
+## bench/gpu.py end to end on the CPU at the smallest sizes (bf16 autocast where the CPU has it, channels-last, a DataLoader worker)
+test-gpu-dry-run: install
+	$(PY) bench/gpu.py --dry-run --out runs/bench/gpu-dry-run
+
+test: sync test-notebooks test-pytest test-gpu-dry-run
 
 ## the main job: every narrative notebook on the named profile (default: synthetic demo slides) into runs/$(PROFILE)/
 reproduce: install

@@ -6,10 +6,13 @@ translation, as `histo-i2i score` computes them) and the recommended score alone
 then a 100k x 100k synthetic slide (texture mode, written once into runs/bench/ and reused, as bench/tiling.py does) is
 tiled at 256 px, every tissue patch is read by DataLoader workers (pinned memory) and scored on the GPU, and the heatmap
 is drawn. Targets on an H100/H200: >= 1000 patches/s at 256 px, whole-slide heatmap < 60 s. The weights are untrained:
-speed does not depend on them. Without CUDA it warns and runs tiny sizes on the CPU, so the script can be checked anywhere.
+speed does not depend on them. Without CUDA it warns and runs tiny sizes on the CPU, so the script can be checked anywhere;
+`--dry-run` runs the smallest sizes through the same path (bf16 autocast where the CPU has it, channels-last, a DataLoader
+worker; add --compile for compiled networks, which takes minutes on a CPU) in well under 2 minutes: `make test` runs it.
 
     bash bench/gpu_setup.sh            # where fastai, lpips, openslide ... are missing: installs bench/out/wheels offline
     python bench/gpu.py [--sizes 256,512] [--slide-size 100000] [--workers 16] [--compile]
+    python bench/gpu.py --dry-run      # on the CPU, tiny: checks the script end to end
 """
 from __future__ import annotations
 import argparse, os, sys, time, warnings
@@ -46,7 +49,6 @@ def detector(size, width, n_res, device, compile=False):
         x = torch.rand(cfg.n_exemplars, 3, size, size) * 2 - 1
         det.finish_training(torch.utils.data.TensorDataset(x, torch.zeros(len(x), dtype=torch.long)))
         det.lpips_net
-    if device.type == 'cuda': det.model.to(memory_format=torch.channels_last)
     if compile: compile_networks(det.networks().values())
     return det
 
@@ -119,14 +121,19 @@ def main(argv=None):
     p.add_argument('--workers', type=int, default=None, help='DataLoader workers reading slide patches (default: CPU cores - 1, at most 16)')
     p.add_argument('--compile', action='store_true', help='torch.compile the networks (falls back to eager with a warning)')
     p.add_argument('--out', default=str(HERE/'out'), help='folder for the heatmap PNG')
+    p.add_argument('--dry-run', action='store_true', help='the smallest sizes on the CPU (1 DataLoader worker): checks the script end to end in CI')
     a = p.parse_args(argv)
+    if a.dry_run:     # compiling on the CPU takes minutes (tests/test_gpu_path.py checks the compiled path and its fallback)
+        a.sizes, a.width, a.n_res, a.bs, a.n = a.sizes or '32', a.width or 8, a.n_res or 1, a.bs or 8, a.n or 8
+        a.slide_size, a.slide_px, a.workers = a.slide_size or 512, a.slide_px or 32, 1 if a.workers is None else a.workers
     check_imports()
     import torch
     from histo_i2i.core import repo_root
+    from histo_i2i.detector import bf16_supported
     from tiling import synthetic
-    cuda = torch.cuda.is_available()
+    cuda = torch.cuda.is_available() and not a.dry_run
     device = torch.device('cuda') if cuda else torch.device('cpu')
-    if not cuda: warnings.warn("no CUDA device: tiny CPU sizes, for checking the script only; the numbers say nothing about a GPU", stacklevel=1)
+    if not cuda and not a.dry_run: warnings.warn("no CUDA device: tiny CPU sizes, for checking the script only; the numbers say nothing about a GPU", stacklevel=1)
     sizes = [int(s) for s in a.sizes.split(',')] if a.sizes else ([256, 512] if cuda else [64, 96])
     width, n_res = a.width or (64 if cuda else 8), a.n_res or (4 if cuda else 1)
     bs, n = a.bs or (128 if cuda else 8), a.n or (4096 if cuda else 8)
@@ -134,7 +141,7 @@ def main(argv=None):
     workers = a.workers if a.workers is not None else max(0, min(16, (os.cpu_count() or 1) - 1))
     torch.backends.cudnn.benchmark = True
     name = torch.cuda.get_device_name(device) if cuda else f"CPU, {torch.get_num_threads()} threads"
-    prec = 'bf16 autocast, channels-last' if cuda and torch.cuda.is_bf16_supported() else 'float32'
+    prec = ('bf16 autocast' if bf16_supported(device) else 'float32') + ', channels-last'
     print(f"translation detector on {name} ({prec}{', compiled' if a.compile else ''}); width {width}, {n_res} residual blocks, "
           f"8 exemplar styles, scoring batch {bs}; torch {torch.__version__}\n", flush=True)
     every = lambda det, x: det.score_batch(x)
@@ -153,7 +160,7 @@ def main(argv=None):
     det = detector(slide_px, width, n_res, device, a.compile)
     t = slide_heatmap_time(det, slide, slide_px, bs, workers, device, out/f'heatmap_{slide_size}.png')
     total = t['tile'] + t['score'] + t['draw']
-    k = slide_size // 1000
+    k = f"{slide_size / 1000:g}"
     rows += [(f"heatmap {k}k² slide, {slide_px} px: tile (s)", f"{t['tile']:.1f}"),
              (f"heatmap {k}k² slide: read + score {t['patches']} tissue patches ({workers} workers) (s)",
               f"{t['score']:.1f} ({t['patches'] / t['score']:.0f} patches/s)"),

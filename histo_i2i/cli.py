@@ -122,7 +122,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument('--data', required=True, help='PCam-layout folder, PCam HDF5 folder, or manifest (.parquet)')
     s.add_argument('--split', default='valid')
     s.add_argument('--out', required=True, help='CSV file: path,label,score_<name>... (+ a .json sidecar with metadata)')
-    s.add_argument('--batch-size', type=number_arg('--batch-size', **POSITIVE_INT), default=64)
+    s.add_argument('--batch-size', type=number_arg('--batch-size', **POSITIVE_INT), default=64,
+                   help='patches per batch, capped by memory whatever is asked: a batch loads at most 2^23 pixels (32 patches of 512 px), '
+                        'and a translation model decodes at most score_pixels (2^20) pixels per forward pass')
     s.add_argument('--limit', type=number_arg('--limit (patches)', **POSITIVE_INT), default=None, help='score at most this many patches (balanced over the classes)')
     _add_common(s)
 
@@ -235,8 +237,10 @@ def cmd_score(args) -> int:
     out = _check_out_file(args.out)
     det = load_detector(args.model, device=args.device)
     ds = patch_dataset(args.data, split=args.split, labels=(0, 1), limit=args.limit)
+    t0 = time.perf_counter()
     df = score_to_file(det, ds, out, bs=args.batch_size, data=str(args.data), split=args.split)
-    print(f"scored {len(df)} patches with {det.method} -> {out}")
+    dt = time.perf_counter() - t0
+    print(f"scored {len(df)} patches with {det.method} -> {out} ({dt:.1f} s, {len(df) / max(dt, 1e-9):.2f} patches/s)")
     return 0
 
 def _is_image_name(out) -> bool:

@@ -4,7 +4,7 @@
 
 # %% ../nbs/10_detector.ipynb #8d60af64
 from __future__ import annotations
-import dataclasses, importlib, math, pickle
+import contextlib, dataclasses, functools, importlib, math, pickle
 from collections.abc import Mapping
 from pathlib import Path
 import numpy as np
@@ -14,9 +14,10 @@ from .core import HistoError, atomic_path, default_device
 from .data import fit_input, iter_batches, dataset_labels
 
 # %% auto #0
-__all__ = ['CHECKPOINT_NAME', 'METHOD_MODULES', 'METHODS', 'save_checkpoint', 'load_checkpoint', 'MethodRegistry',
-           'register_method', 'DetectorConfig', 'AnomalyDetector', 'load_detector', 'ColourConfig', 'ColourDetector',
-           'BlurConfig', 'BlurDetector', 'score_dataset']
+__all__ = ['CHECKPOINT_NAME', 'METHOD_MODULES', 'METHODS', 'SCORE_LOAD_PIXELS', 'save_checkpoint', 'load_checkpoint',
+           'bf16_supported', 'autocast_context', 'to_memory_format', 'MethodRegistry', 'register_method',
+           'DetectorConfig', 'AnomalyDetector', 'load_detector', 'ColourConfig', 'ColourDetector', 'BlurConfig',
+           'BlurDetector', 'score_dataset']
 
 # %% ../nbs/10_detector.ipynb #54997fe4
 CHECKPOINT_NAME = 'checkpoint.pt'
@@ -69,6 +70,29 @@ def load_checkpoint(path, device='cpu') -> dict:
     ck.setdefault('step', 0)
     return ck
 
+# %% ../nbs/10_detector.ipynb #fc4cf158
+@functools.lru_cache(maxsize=None)
+def _bf16_native(kind:str, index:int|None) -> bool:
+    if kind == 'cuda': return torch.cuda.is_available() and torch.cuda.is_bf16_supported()
+    if kind != 'cpu': return False
+    checks = [getattr(torch.cpu, f, None) for f in ('_is_avx512_bf16_supported', '_is_amx_tile_supported')]
+    return any(bool(f()) for f in checks if f is not None)
+
+def bf16_supported(device) -> bool:
+    "Whether `device` computes bfloat16 natively (a CUDA device that says so; a CPU with AVX-512 BF16 or AMX), asked once per device."
+    device = torch.device(device)
+    return _bf16_native(device.type, device.index)
+
+def autocast_context(device, mixed_precision:bool=True):
+    "bf16 autocast on `device` when `mixed_precision` is on and the device computes bf16 natively; otherwise a context that changes nothing."
+    device = torch.device(device)
+    if mixed_precision and bf16_supported(device): return torch.autocast(device.type, dtype=torch.bfloat16)
+    return contextlib.nullcontext()
+
+def to_memory_format(x, channels_last:bool=True):
+    "A 4-d batch `x` in channels-last memory layout when `channels_last` is on (other tensors as they are)."
+    return x.contiguous(memory_format=torch.channels_last) if channels_last and torch.is_tensor(x) and x.ndim == 4 else x
+
 # %% ../nbs/10_detector.ipynb #875f993f
 METHOD_MODULES = {'colour': 'histo_i2i.detector', 'blur': 'histo_i2i.detector', 'ae': 'histo_i2i.ae', 'translation': 'histo_i2i.translation_detector',
                   'fanogan': 'histo_i2i.fanogan', 'stylegan2': 'histo_i2i.stylegan2', 'supervised': 'histo_i2i.supervised',
@@ -99,6 +123,8 @@ def register_method(name:str):
 @dataclasses.dataclass
 class DetectorConfig:
     "Configuration of a detector without parameters."
+
+SCORE_LOAD_PIXELS = 2**23    # pixels of the patches one scoring batch loads at most (32 patches of 512 px, 100 MB in float32), whatever the batch size
 
 class AnomalyDetector:
     "Base class of anomaly detection methods: fit on healthy patches, score patches (higher = more anomalous)."
@@ -167,12 +193,23 @@ class AnomalyDetector:
         return meta
 
     # --- shared behaviour
+    def precision_context(self):
+        "The autocast context this detector's networks run under: bf16 where its configuration's `mixed_precision` is on and the device has it."
+        return autocast_context(self.device, getattr(self.config, 'mixed_precision', False))
+
+    @staticmethod
+    def load_batch_size(x, bs:int, max_pixels:int|None=None) -> int:
+        "`bs`, capped so that one batch of `x`'s patches (a tensor or dataset) holds at most `max_pixels` pixels (default `SCORE_LOAD_PIXELS`)."
+        if not len(x): return bs
+        side = x.shape[-2:] if torch.is_tensor(x) else torch.as_tensor(x[0][0] if isinstance(x[0], (tuple, list)) else x[0]).shape[-2:]
+        return max(1, min(bs, (max_pixels or SCORE_LOAD_PIXELS) // (side[0] * side[1])))
+
     def score(self, x, bs:int=64) -> dict:
         "Scores of a tensor N,3,S,S or a dataset: `{name: np.ndarray}`, higher = more anomalous."
         out = {k: [] for k in self.score_names}
         with torch.no_grad():
-            for b, _ in iter_batches(x, bs):
-                s = self.score_batch(self.prepare(b))
+            for b, _ in iter_batches(x, self.load_batch_size(x, bs)):
+                with self.precision_context(): s = self.score_batch(self.prepare(b))
                 for k in self.score_names: out[k].append(np.asarray(torch.as_tensor(s[k]).detach().float().cpu()).reshape(-1))
         return {k: (np.concatenate(v) if v else np.zeros(0, np.float32)) for k, v in out.items()}
 
@@ -180,8 +217,9 @@ class AnomalyDetector:
         "Per-pixel anomaly maps `{name: tensor N,H,W}` (on the CPU) of a tensor or dataset."
         out = {}
         with torch.no_grad():
-            for b, _ in iter_batches(x, bs):
-                for k, v in self.score_map_batch(self.prepare(b)).items(): out.setdefault(k, []).append(v.detach().float().cpu())
+            for b, _ in iter_batches(x, self.load_batch_size(x, bs)):
+                with self.precision_context(): maps = self.score_map_batch(self.prepare(b))
+                for k, v in maps.items(): out.setdefault(k, []).append(v.detach().float().cpu())
         return {k: torch.cat(v) for k, v in out.items()}
 
     def config_dict(self) -> dict:
@@ -306,9 +344,10 @@ class BlurDetector(AnomalyDetector):
 
 # %% ../nbs/10_detector.ipynb #215c62d7
 def score_dataset(detector:AnomalyDetector, ds, bs:int=64, progress:bool=True) -> pd.DataFrame:
-    "Score every patch of `ds`: DataFrame with columns path, label, score_<name>... (one row per patch)."
+    "Score every patch of `ds`: DataFrame with columns path, label, score_<name>... (one row per patch). Batches of `bs` patches, at most `SCORE_LOAD_PIXELS` pixels."
     from histo_i2i.core import progress as progress_over
     n = len(ds)
+    bs = detector.load_batch_size(ds, bs)
     batches = progress_over(iter_batches(ds, bs), total=math.ceil(n / bs), unit='batches', desc='score', show=progress)
     scores = {k: [] for k in detector.score_names}
     for x, _ in batches:

@@ -17,7 +17,7 @@ from fastai.callback.core import Callback, CancelBatchException, CancelEpochExce
 from fastai.callback.schedule import SchedCos, SchedNo, combined_cos
 from .core import HistoError, atomic_path, seed_everything
 from .data import Augment, TrainingSampler, training_loader, select_labels
-from .detector import AnomalyDetector, CHECKPOINT_NAME, load_checkpoint
+from .detector import AnomalyDetector, CHECKPOINT_NAME, load_checkpoint, autocast_context, to_memory_format
 
 # %% auto #0
 __all__ = ['LR_SCHEDULES', 'RUNTIME_FIELDS', 'RESOLVED_AT_FIT', 'HISTORY_NAME', 'MIN_PATCH_PX', 'TrainingConfig',
@@ -49,8 +49,8 @@ class TrainingConfig:
     checkpoint_every: int = 500  # iterations between checkpoints (one is always written at the end)
     nonfinite_retries: int = 3   # on a non-finite loss: back to the last checkpoint with the learning rate halved, at most this often (0 = stop at once)
     workers: int = 0             # DataLoader worker processes
-    mixed_precision: bool = True # bf16 autocast on a CUDA device (ignored on the CPU)
-    channels_last: bool = True   # channels-last memory layout of networks and batches on a CUDA device (ignored on the CPU)
+    mixed_precision: bool = True # bf16 autocast (training and scoring) where the device computes bf16 natively: CUDA, or a CPU with AVX-512 BF16 / AMX; float32 elsewhere
+    channels_last: bool = True   # channels-last memory layout of networks and batches, on the CPU as on CUDA
     compile: bool = False        # torch.compile the networks' parts (falls back to eager, with a warning, where compiling fails)
     seed: int = 0
     patch_px: int = 0            # side of the training patches, recorded at fit time (slides are tiled at it for scoring)
@@ -108,6 +108,12 @@ class Trainable:
             if k not in state: raise KeyError(f"the checkpoint has no network {k!r}")
             m.load_state_dict(state[k])
             m.eval()
+        self.set_memory_format()
+
+    def set_memory_format(self):
+        "Networks in channels-last layout when the configuration's `channels_last` is on (as training leaves them: a loaded model computes as the trained one)."
+        if getattr(self.config, 'channels_last', False):
+            for m in self.networks().values(): m.to(memory_format=torch.channels_last)
 
     def fit(self, train, run_dir=None, resume:bool=True, progress:bool=True, iters:int|None=None, minutes:float|None=None, cbs=None):
         "Train on the patches of `train` whose labels are in `train_labels`; with `run_dir`, checkpoint there and resume what it holds."
@@ -278,8 +284,7 @@ class EngineCallback(Callback):
     # --- set-up and resume
     def before_fit(self):
         det, cfg, procs = self.det, self.det.config, self.procs
-        if self.cuda and cfg.channels_last:
-            for m in det.networks().values(): m.to(memory_format=torch.channels_last)
+        det.set_memory_format()
         self.opts = {k: torch.optim.Adam(ps, lr=cfg.lr, betas=tuple(cfg.betas), weight_decay=cfg.weight_decay)
                      for k, ps in det.optimised().items()}
         self.schedule, self.augment = lr_multiplier(cfg.lr_schedule), self.learn.augment
@@ -308,9 +313,8 @@ class EngineCallback(Callback):
     def cuda(self): return self.det.device.type == 'cuda'
 
     def autocast(self):
-        "bf16 autocast on a CUDA device when the configuration asks for it; nothing on the CPU."
-        on = self.cuda and self.det.config.mixed_precision and torch.cuda.is_bf16_supported()
-        return torch.autocast('cuda', dtype=torch.bfloat16) if on else contextlib.nullcontext()
+        "bf16 autocast where the configuration asks for it and the device (CUDA, or a CPU with AVX-512 BF16 / AMX) has it."
+        return autocast_context(self.det.device, self.det.config.mixed_precision)
 
     # --- the budget (rank 0 keeps the clock: time-dependent decisions are its own, sent to the others)
     @property
@@ -331,7 +335,7 @@ class EngineCallback(Callback):
         det, procs, (x, y) = self.det, self.procs, (self.xb[0], self.yb[0] if self.yb else None)
         g = torch.Generator().manual_seed((det.config.seed * 1_000_003 + det.step + 1) * procs.world + procs.rank)
         x = self.augment(det.prepare(x.to(det.device, non_blocking=True)), g)
-        if self.cuda and det.config.channels_last: x = x.contiguous(memory_format=torch.channels_last)
+        x = to_memory_format(x, det.config.channels_last)
         pos = self.position()
         for o in self.opts.values():
             for pg in o.param_groups: pg['lr'] = det.config.lr * self.schedule(pos) * self.lr_scale
@@ -368,6 +372,7 @@ class EngineCallback(Callback):
         "One optimiser update: the losses (averaged over the processes, then checked), backward, gradients averaged over the processes, step."
         opt.zero_grad(set_to_none=True)
         with self.autocast(): out = st.loss(xs, ys, k)
+        out = {name: v.float() for name, v in out.items()}     # losses in float32, whatever precision the networks ran in
         vals = self.procs.mean(torch.stack([v.detach().float().reshape(()) for v in out.values()])).tolist()
         for name, v in zip(out, vals): self._check(st.opt if name == 'loss' else name, v)
         out['loss'].backward()

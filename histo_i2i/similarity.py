@@ -12,7 +12,7 @@ from torch import nn
 from .core import HistoError, default_device
 
 # %% auto #0
-__all__ = ['LPIPS_WEIGHT_FILES', 'gaussian_window', 'ssim', 'ssim_map', 'LPIPSError', 'lpips_weights_path',
+__all__ = ['LPIPS_WEIGHT_FILES', 'gaussian_window', 'float32_context', 'ssim', 'ssim_map', 'LPIPSError', 'lpips_weights_path',
            'available_lpips_backbone', 'lpips_model', 'lpips_distance', 'lpips_map', 'reconstruction_scores',
            'reconstruction_maps']
 
@@ -40,9 +40,16 @@ def _symmetric_pad(t, r):
         return torch.where(i >= n, 2 * n - 1 - i, i).clamp(0, n - 1)
     return t.index_select(-2, idx(t.shape[-2])).index_select(-1, idx(t.shape[-1]))
 
+def float32_context(x):
+    "A context in which the operations on `x`'s device compute in float32, even inside an autocast region (measures stay exact)."
+    return torch.autocast(x.device.type, enabled=False)
+
 def _ssim_full(x, y, window, sigma, pad):
-    "SSIM map N,C,H',W' (H' = H when `pad`, else H - window + 1) of [-1, 1] images compared on [0, 1]."
+    "SSIM map N,C,H',W' (H' = H when `pad`, else H - window + 1) of [-1, 1] images compared on [0, 1], in float32 (or float64) under autocast too."
     x, y = _as_batch(x, y)
+    with float32_context(x): return _ssim_terms(x, y, window, sigma, pad)
+
+def _ssim_terms(x, y, window, sigma, pad):
     x, y, data_range = (x + 1) / 2, (y + 1) / 2, 1.0
     n, c, h, w = x.shape
     if min(h, w) < window: raise HistoError(None, f"images of {h}x{w} px are smaller than the SSIM window ({window})")
@@ -188,13 +195,14 @@ def lpips_distance(model, x, y) -> torch.Tensor:
     "LPIPS distance of each image pair (N,3,H,W in [-1, 1]): a tensor of N values (0 = identical)."
     x, y = _lpips_inputs(model, x, y)
     model.spatial = False
-    return model(x, y, normalize=False).flatten()
+    with float32_context(x): return model(x, y, normalize=False).flatten()
 
 def lpips_map(model, x, y) -> torch.Tensor:
     "Spatial LPIPS map N,H,W at the input resolution."
     x, y = _lpips_inputs(model, x, y)
     model.spatial = True
-    try: return model(x, y, normalize=False)[:, 0]
+    try:
+        with float32_context(x): return model(x, y, normalize=False)[:, 0]
     finally: model.spatial = False
 
 # %% ../nbs/09_similarity.ipynb #ac576335

@@ -13,11 +13,12 @@ from .engine import TrainingConfig
 from .similarity import ssim
 
 # %% auto #0
-__all__ = ['SCORE_STYLES', 'TranslationConfig', 'ContentEncoder', 'StyleEncoder', 'Decoder', 'Generator',
+__all__ = ['SCORE_STYLES', 'EXEMPLAR_SEARCHES', 'TranslationConfig', 'ContentEncoder', 'StyleEncoder', 'Decoder', 'Generator',
            'MultiScaleDiscriminator', 'lsgan_d_loss', 'lsgan_g_loss', 'corrupt', 'TranslationGAN']
 
 # %% ../nbs/11_translation.ipynb #9319e639
 SCORE_STYLES = ('exemplar', 'own', 'random')
+EXEMPLAR_SEARCHES = ('full', 'style', 'lowres')
 
 @dataclass
 class TranslationConfig(TrainingConfig):
@@ -54,6 +55,8 @@ class TranslationConfig(TrainingConfig):
     n_exemplars: int = 8        # healthy exemplar styles kept in the checkpoint for example-guided scoring
     exemplar_aggregate: str = 'min'  # the recommended exemplar score: 'min' (closest exemplar) or 'mean' over exemplars
     n_styles: int = 4           # random style codes for the 'random' scores
+    exemplar_search: str = 'full'  # the closest exemplar ('min') of the ssim/lpips scores and maps: 'full' (every exemplar decoded, least 1 - SSIM), 'style' (nearest exemplar style to the patch's own: one decode), 'lowres' (least 1 - SSIM at half resolution)
+    score_pixels: int = 2**20   # pixels decoded in one forward pass while scoring (patches x side², 4 patches of 512 px): bounds scoring memory at any batch size
     lpips_backbone: str = ''    # '' = similarity.available_lpips_backbone() at fit time; the label used is stored
     lpips_net: str = 'alex'
     ssl_model: str = ''         # an `ssl` run folder or checkpoint: its backbone is copied into this model at fit time and adds the `ssl` scores
@@ -69,6 +72,8 @@ class TranslationConfig(TrainingConfig):
         if self.size % (2**self.n_down): raise HistoError(None, f"size {self.size} is not divisible by 2**n_down = {2**self.n_down}")
         if self.score_style not in SCORE_STYLES: raise HistoError(None, f"score_style must be one of {SCORE_STYLES}, not {self.score_style!r}")
         if self.exemplar_aggregate not in ('min', 'mean'): raise HistoError(None, f"exemplar_aggregate must be 'min' or 'mean', not {self.exemplar_aggregate!r}")
+        if self.exemplar_search not in EXEMPLAR_SEARCHES: raise HistoError(None, f"exemplar_search must be one of {EXEMPLAR_SEARCHES}, not {self.exemplar_search!r}")
+        if not isinstance(self.score_pixels, int) or self.score_pixels < 1: raise HistoError(None, f"score_pixels must be a whole number >= 1, not {self.score_pixels!r}")
 
 # %% ../nbs/11_translation.ipynb #1595f127
 class ContentEncoder(nn.Sequential):

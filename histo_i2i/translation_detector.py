@@ -4,13 +4,13 @@
 
 # %% ../nbs/13_translation_detector.ipynb #dc57051a
 from __future__ import annotations
-import dataclasses, contextlib
+import dataclasses
 from pathlib import Path
-import numpy as np, torch
+import numpy as np, torch, torch.nn.functional as F
 from .core import HistoError
 from .data import select_labels, load_batch, to_image
 from .similarity import ssim, ssim_map, lpips_distance, lpips_map
-from .detector import AnomalyDetector, register_method
+from .detector import AnomalyDetector, register_method, to_memory_format
 from .engine import Trainable, Step
 from .translation import TranslationConfig, TranslationGAN
 from .ssl import ssl_backbone, load_ssl_backbone, ssl_distance, ssl_map
@@ -33,6 +33,7 @@ class TranslationDetector(Trainable, AnomalyDetector):
         with torch.random.fork_rng(devices=[]):   # initial weights depend on config.seed only
             torch.manual_seed(self.config.seed)
             self.model = TranslationGAN(self.config).to(self.device).eval()
+        if self.config.channels_last: self.model.to(memory_format=torch.channels_last)
         self.exemplar_styles = None
         c = self.config
         self.ssl_net = ssl_backbone(c.ssl_backbone, device=self.device) if c.ssl_backbone else None
@@ -101,47 +102,99 @@ class TranslationDetector(Trainable, AnomalyDetector):
         if self.exemplar_styles is None: raise HistoError(None, "translation detector has no exemplar styles: fit it, or load a trained checkpoint")
         return self.exemplar_styles.to(x.device)
 
+    def chunks(self, x) -> list[slice]:
+        "Slices of the batch `x` whose decodes hold at most `score_pixels` pixels per forward pass (at least one patch)."
+        n = max(1, self.config.score_pixels // (x.shape[-2] * x.shape[-1]))
+        return [slice(i, i + n) for i in range(0, len(x), n)]
+
     @torch.no_grad()
+    def content(self, x) -> torch.Tensor:
+        "The content codes E_c(x) of prepared patches `x`."
+        with self.precision_context(): return self.model.gen.enc_content(to_memory_format(x, self.config.channels_last))
+
+    @torch.no_grad()
+    def decodes(self, x, kind:str|None=None, content=None):
+        "Translations N×3×H×W (float32) of prepared patches `x` with the styles of `kind` (default: score_style), one style at a time; one batch for 'own'."
+        gen, kind = self.model.gen, kind or self.config.score_style
+        c = self.content(x) if content is None else content
+        with self.precision_context(): st = self.styles(kind, to_memory_format(x, self.config.channels_last))
+        for s in ([st] if kind == 'own' else st):
+            with self.precision_context(): t = gen.decode(c, s.expand(len(x), -1))
+            yield t.float()
+
     def translations(self, x, kind:str|None=None) -> torch.Tensor:
-        "Translations K×N×3×H×W of prepared patches `x` (K = 1 for 'own'), decoded with the styles of `kind` (default: score_style)."
-        gen, kind, cfg = self.model.gen, kind or self.config.score_style, self.config
-        cuda = self.device.type == 'cuda'
-        ctx = torch.autocast('cuda', dtype=torch.bfloat16) if cuda and cfg.mixed_precision else contextlib.nullcontext()
-        if cuda and cfg.channels_last: x = x.contiguous(memory_format=torch.channels_last)
-        with ctx:
-            c = gen.enc_content(x)
-            st = self.styles(kind, x)
-            if kind == 'own': out = gen.decode(c, st)[None]
+        "Translations K×N×3×H×W of prepared patches `x` (K = 1 for 'own'), all held at once (to look at; scoring keeps one at a time)."
+        return torch.stack(list(self.decodes(x, kind)))
+
+    def over_styles(self, x, kind:str, content=None, keep:str|None=None, fn=None) -> dict:
+        "1 − SSIM of `x` against its translations with each style of `kind`, decoded one at a time: running 'min' and 'mean', the 'best' translation `keep` asks for ('min': the closest, 'first'), and the mean of `fn(x, t)` ('fn')."
+        lo = total = best = extra = None
+        for k, t in enumerate(self.decodes(x, kind, content)):
+            d = 1 - ssim(x, t)
+            if k == 0: lo, total, best = d, d, (t if keep else None)
             else:
-                k, n = len(st), len(x)
-                out = gen.decode(c.repeat(k, 1, 1, 1), st.repeat_interleave(n, 0)).reshape(k, n, *x.shape[1:])
-        return out.float()
+                if keep == 'min': best = torch.where((d < lo)[:, None, None, None], t, best)
+                lo, total = torch.minimum(lo, d), total + d
+            if fn is not None: extra = fn(x, t) if extra is None else extra + fn(x, t)
+        return {'min': lo, 'mean': total / (k + 1), 'best': best, 'fn': None if extra is None else extra / (k + 1)}
+
+    @property
+    def closest_search(self) -> str:
+        "How the recommended translation is found: `exemplar_search` for the closest exemplar ('min'), else 'first' (the first style of `score_style`)."
+        c = self.config
+        return c.exemplar_search if c.score_style == 'exemplar' and c.exemplar_aggregate == 'min' else 'first'
+
+    @torch.no_grad()
+    def preselected(self, x, content=None) -> torch.Tensor:
+        "The translation of `x` with the exemplar chosen cheaply: nearest style code to E_s(x) ('style'), or least 1 − SSIM at half resolution ('lowres')."
+        gen, ex = self.model.gen, self.styles('exemplar', x)
+        if self.config.exemplar_search == 'style':
+            with self.precision_context(): own = gen.enc_style(to_memory_format(x, self.config.channels_last))
+            idx = torch.cdist(own.float(), ex.float()).argmin(1)
+        else:
+            half = F.avg_pool2d(x, 2)
+            step = 2 ** self.config.n_down
+            if min(half.shape[-2:]) < 11 or half.shape[-1] % step or half.shape[-2] % step:
+                raise HistoError(None, f"exemplar_search='lowres' needs patches whose half ({tuple(half.shape[-2:])} px) is at least 11 px and a multiple of "
+                                       f"{step}: use exemplar_search='full' or 'style' for {tuple(x.shape[-2:])}-px patches")
+            idx = torch.stack([1 - ssim(half, t) for t in self.decodes(half, 'exemplar')]).argmin(0)
+        c = self.content(x) if content is None else content
+        with self.precision_context(): return gen.decode(c, ex[idx]).float()
 
     def score_batch(self, x) -> dict:
+        "Every score of prepared patches `x`, chunk by chunk (`chunks`), keeping per patch only the scores and the recommended translation."
         self.model.eval()
-        t = {k: self.translations(x, k) for k in ('exemplar', 'own', 'random')}
-        d = {k: torch.stack([1 - ssim(x, o) for o in v]) for k, v in t.items()}            # K×N each
-        out = {'ssim_exemplar_min': d['exemplar'].min(0).values, 'ssim_exemplar_mean': d['exemplar'].mean(0),
-               'ssim_own': d['own'][0], 'ssim_random': d['random'].mean(0)}
-        style, agg = self.config.score_style, self.config.exemplar_aggregate
-        out['ssim'] = out[f'ssim_exemplar_{agg}' if style == 'exemplar' else f'ssim_{style}']
-        best = self._pick(t[style], d[style])
+        parts = [self._score_chunk(x[s]) for s in self.chunks(x)]
+        return {k: torch.cat([p[k] for p in parts]) for k in parts[0]}
+
+    def _score_chunk(self, x) -> dict:
+        cfg, search, style = self.config, self.closest_search, self.config.score_style
+        net = self.resolve_settings().ssl_net if 'ssl' in self.score_names else None
+        dist = (lambda a, b: ssl_distance(net, a, b)) if net is not None else None
+        c = self.content(x)
+        keep = {'exemplar': {'full': 'min', 'first': 'first' if style == 'exemplar' else None}.get(search), 'own': 'first',
+                'random': 'first' if style == 'random' else None}
+        r = {kind: self.over_styles(x, kind, c, keep[kind], dist if kind == 'random' else None) for kind in ('exemplar', 'own', 'random')}
+        out = {'ssim_exemplar_min': r['exemplar']['min'], 'ssim_exemplar_mean': r['exemplar']['mean'],
+               'ssim_own': r['own']['min'], 'ssim_random': r['random']['mean']}
+        out['ssim'] = out[f'ssim_exemplar_{cfg.exemplar_aggregate}' if style == 'exemplar' else f'ssim_{style}']
+        best = r[style]['best']
+        if search in ('style', 'lowres'):
+            best = self.preselected(x, c)
+            out['ssim'] = 1 - ssim(x, best)
         out['lpips'] = lpips_distance(self.lpips_net, x, best)
-        if 'ssl' in self.score_names:
-            net = self.resolve_settings().ssl_net
-            out.update(ssl=ssl_distance(net, x, best), ssl_own=ssl_distance(net, x, t['own'][0]),
-                       ssl_random=torch.stack([ssl_distance(net, x, o) for o in t['random']]).mean(0))
+        if net is not None: out.update(ssl=ssl_distance(net, x, best), ssl_own=ssl_distance(net, x, r['own']['best']), ssl_random=r['random']['fn'])
         return out
 
-    def _pick(self, t, d):
-        "The recommended translation among K candidates `t` (K×N×…) with their 1 − SSIM `d` (K×N): the closest for 'min', else the first."
-        if self.config.score_style != 'exemplar' or self.config.exemplar_aggregate != 'min': return t[0]
-        return t[d.argmin(0), torch.arange(t.shape[1])]
-
     def recommended_translation(self, x) -> torch.Tensor:
-        "The translation the recommended score compares `x` with: the closest exemplar's (with 'min'), else the first of `score_style`'s."
-        t = self.translations(x)
-        return self._pick(t, torch.stack([1 - ssim(x, o) for o in t]))
+        "The translation the recommended score compares `x` with — the closest exemplar's (with 'min', found as `exemplar_search` says), else the first of `score_style`'s — chunk by chunk."
+        return torch.cat([self._recommended(x[s]) for s in self.chunks(x)])
+
+    def _recommended(self, x) -> torch.Tensor:
+        search = self.closest_search
+        if search == 'full': return self.over_styles(x, 'exemplar', keep='min')['best']
+        if search == 'first': return next(self.decodes(x))
+        return self.preselected(x)
 
     def score_map_batch(self, x) -> dict:
         "1 − SSIM and LPIPS maps (and the SSL distance map, with `ssl_model`) against the recommended translation."

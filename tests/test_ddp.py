@@ -33,11 +33,14 @@ SCRIPT = textwrap.dedent('''
     kw = dict(width=8, size=32, batch_size=batch, checkpoint_every=2, device='cpu')
     train = patch_dataset(data, split='train', labels=(0,))
     seen = Seen()
-    full = AEDetector(iters=iters, **kw).fit(train, run_dir=out/'full', progress=False, cbs=[seen])
+    full, ran = AEDetector(iters=iters, **kw), set()   # the dtype and layout each convolution ran in (as on CUDA: bf16, channels-last)
+    for m in full.net.modules():
+        if isinstance(m, torch.nn.Conv2d): m.register_forward_hook(lambda m, i, o: ran.add((str(o.dtype), i[0].is_contiguous(memory_format=torch.channels_last))))
+    full.fit(train, run_dir=out/'full', progress=False, cbs=[seen])
     AEDetector(iters=iters // 2, **kw).fit(train, run_dir=out/'resumed', progress=False)
     resumed = AEDetector(iters=iters, **kw).fit(train, run_dir=out/'resumed', progress=False)
     (out/f'rank{rank}.json').write_text(json.dumps(dict(rc=rc, seen=seen.batches, full=checksum(full), resumed=checksum(resumed),
-                                                      steps=[full.step, resumed.step])))
+                                                      steps=[full.step, resumed.step], ran=sorted(ran))))
 ''')
 
 
@@ -95,3 +98,10 @@ def test_weights_agree_across_processes_and_resume(ddp_run):
     assert ranks[0]['resumed'] == ranks[0]['full']         # interrupted and resumed = uninterrupted
     assert read_history(out/'resumed') == read_history(out/'full')
     assert [h['step'] for h in read_history(out/'full')] == list(range(1, ITERS + 1))
+
+
+def test_each_process_trains_in_the_configured_precision_and_layout(ddp_run):
+    from histo_i2i.detector import bf16_supported
+    want = 'torch.bfloat16' if bf16_supported('cpu') else 'torch.float32'
+    for r in ddp_run[2]:
+        assert want in {d for d, _ in r['ran']} and any(cl for _, cl in r['ran'])
