@@ -13,9 +13,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent/'bench'))
 
 def test_floors_and_knn(tmp_path):
     from quality import main
-    # the floor on all 500 healthy train patches and all of valid; knn with a small coreset to stay quick
+    # the floor on all 500 healthy train patches and all of valid; knn with the profile's settings
     assert main(['--profile', 'c16-40x', '--data', str(C16), '--split', 'valid', '--methods', 'knn', '--n-boot', '50',
-                 '--set', 'knn.max_candidates=5000', '--set', 'knn.coreset=0.01', '--out', str(tmp_path)]) == 0
+                 '--out', str(tmp_path)]) == 0
     t = pd.read_csv(tmp_path/'table.csv').set_index('method')
     assert {'saturation', 'colour', 'blur', 'knn_floor', 'knn'} <= set(t.index)
     assert (t.n == 144).all()
