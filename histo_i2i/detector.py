@@ -96,7 +96,7 @@ def to_memory_format(x, channels_last:bool=True):
 # %% ../nbs/10_detector.ipynb #875f993f
 METHOD_MODULES = {'colour': 'histo_i2i.detector', 'blur': 'histo_i2i.detector', 'ae': 'histo_i2i.ae', 'translation': 'histo_i2i.translation_detector',
                   'fanogan': 'histo_i2i.fanogan', 'stylegan2': 'histo_i2i.stylegan2', 'supervised': 'histo_i2i.supervised',
-                  'ssl': 'histo_i2i.ssl'}
+                  'ssl': 'histo_i2i.ssl', 'knn': 'histo_i2i.knn', 'knn_floor': 'histo_i2i.knn'}
 
 class MethodRegistry(Mapping):
     "Method name -> detector class; a method's module is imported the first time the method is asked for."

@@ -29,14 +29,15 @@ PAPER_TABLE1 = pd.DataFrame([
     ('fanogan',     'lpips',    .865, .902, .875, .830),
 ], columns=['method', 'score', 'auc', 'ap', 'f1', 'ca'])
 
-METHOD_ORDER = ('supervised', 'translation', 'stylegan2', 'fanogan', 'ae', 'ssl', 'colour', 'saturation', 'blur')
+METHOD_ORDER = ('supervised', 'translation', 'stylegan2', 'fanogan', 'ae', 'ssl', 'knn', 'colour', 'saturation', 'blur', 'knn_floor')
 METHOD_LABELS = dict(supervised='Supervised', translation='Proposed', stylegan2='StyleGAN2', fanogan='f-AnoGAN', ae='Plain autoencoder',
-                     colour='Colour floor', blur='Blur floor', saturation='Colour floor: mean saturation', ssl='SSL features')
+                     colour='Colour floor', blur='Blur floor', saturation='Colour floor: mean saturation', ssl='SSL features',
+                     knn='Feature k-NN (PatchCore-style)', knn_floor='Untrained-feature k-NN floor')
 SCORE_LABELS = dict(ssim='SSIM', lpips='LPIPS', original='original', p_cancer='', ssim_own='SSIM, own style',
                     ssim_random='SSIM, random styles', ssim_exemplar_min='SSIM, closest exemplar',
                     ssim_exemplar_mean='SSIM, mean over exemplars', colour='', saturation='', mse='MSE',
                     ssl='SSL distance (self-supervised backbone)', ssl_own='SSL distance, own style (self-supervised backbone)',
-                    ssl_random='SSL distance, random styles (self-supervised backbone)', knn='k-NN (self-supervised backbone)')
+                    ssl_random='SSL distance, random styles (self-supervised backbone)', knn='k-NN (self-supervised backbone)', nn='')
 
 # %% ../nbs/18_report.ipynb #6cd13e8b
 def row_label(method:str, score:str, meta:dict|None=None) -> str:
@@ -45,6 +46,7 @@ def row_label(method:str, score:str, meta:dict|None=None) -> str:
     label = ' '.join(p for p in (METHOD_LABELS.get(method, method), SCORE_LABELS.get(score, score)) if p)
     bb = str(meta.get('lpips_backbone') or '')
     if score == 'lpips' and 'random' in bb: label += ' (random backbone)'
+    if meta.get('feature_backbone'): label += f" ({meta['feature_backbone']} features)"
     if meta.get('note'): label += f" ({meta['note']})"
     return label
 

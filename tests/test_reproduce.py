@@ -25,7 +25,7 @@ TINY_TRAINING = [o for o in REDUCED if o.startswith(('02_translation.', '03_base
 
 def test_profiles_plan():
     "Every embedded profile names only parameters its notebooks declare."
-    for name in ('demo', 'pcam', 'camelyon16'):
+    for name in ('demo', 'pcam', 'camelyon16', 'c16-40x'):
         prof = load_profile(name)
         assert prof['description']
         plan = plan_steps(prof, out_dir='/tmp/histo_i2i_plan')
