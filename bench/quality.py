@@ -24,7 +24,7 @@ from __future__ import annotations
 import argparse, dataclasses, json, sys, time
 from pathlib import Path
 import numpy as np, pandas as pd, torch
-from histo_i2i.core import shared_data, skip_reason, atomic_write_text, HistoError
+from histo_i2i.core import shared_data, skip_reason, atomic_write_text, HistoError, split_assignment, parse_overrides
 from histo_i2i.data import pcam_folder, balanced_subset
 from histo_i2i.detector import METHODS, score_dataset
 from histo_i2i.metrics import detection_metrics
@@ -80,14 +80,12 @@ def translation_figure(det, valid, scores:pd.DataFrame, path, n:int=4, seed:int=
     fig.tight_layout(); fig.savefig(path, dpi=110); plt.close(fig)
 
 def parse_sets(items) -> dict:
-    "['translation.width=16'] -> {'translation': {'width': 16}}"
+    "['translation.width=16'] -> {'translation': {'width': '16'}} (converted by each method's config in `method_settings`)"
     out = {}
     for it in items:
-        key, _, val = it.partition('=')
-        method, _, field = key.partition('.')
-        if not (method and field and _): raise SystemExit(f"--set {it!r}: expected METHOD.FIELD=VALUE")
-        try: val = json.loads(val)
-        except ValueError: pass
+        key, val = split_assignment(it, '--set', 'METHOD.FIELD=VALUE')
+        method, dot, field = key.partition('.')
+        if not dot: raise HistoError(None, f"--set {it!r} is not METHOD.FIELD=VALUE")
         out.setdefault(method, {})[field] = val
     return out
 
@@ -110,7 +108,7 @@ def method_settings(m:str, profile:dict|None, sets:dict, minutes:float|None, ite
     if m in TRAINED:
         if minutes is not None: kw['minutes'] = minutes
         kw['iters'] = iters if iters is not None else kw.get('iters', 10**9)
-    return {**kw, **sets.get(m, {})}     # --set METHOD.minutes=M gives one method its own budget
+    return parse_overrides({**kw, **sets.get(m, {})}, METHODS[m].config_class)     # --set METHOD.minutes=M gives one method its own budget
 
 def metric_rows(m:str, df:pd.DataFrame, meta:dict, info:dict, n_boot:int) -> list[dict]:
     "One table row per score column of a score table."

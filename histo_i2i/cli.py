@@ -6,7 +6,7 @@
 from __future__ import annotations
 import argparse, dataclasses, errno, json, os, signal, sys, threading, time, warnings
 from pathlib import Path
-from .core import HistoError, seed_everything, checked_number
+from .core import HistoError, seed_everything, checked_number, parse_overrides
 
 def _methods():
     "The method registry, imported when a command needs it (commands that read slides never load torch)."
@@ -169,18 +169,7 @@ def detector_kwargs(cls, args, opts=()) -> dict:
         if v is None: continue
         if opt in fields: kw[opt] = v
         elif opt != 'seed': missing.append('--' + opt.replace('_', '-'))
-    for o in opts:
-        if '=' not in o: raise HistoError(None, f"--opt {o!r} is not FIELD=VALUE")
-        k, v = o.split('=', 1)
-        if k not in fields: raise HistoError(None, f"method {cls.method!r} has no configuration field {k!r}; fields: {', '.join(fields)}")
-        try: v = json.loads(v)
-        except ValueError: pass
-        want = type(fields[k].default)
-        if want is float and isinstance(v, int) and not isinstance(v, bool): v = float(v)
-        if want is tuple and isinstance(v, list): v = tuple(v)
-        if want in (int, float, bool, str, tuple) and not isinstance(v, want):
-            raise HistoError(None, f"--opt {o!r}: {k} takes a {want.__name__} (default {fields[k].default!r}), not {v!r}")
-        kw[k] = v
+    kw.update(parse_overrides(opts, cls.config_class))
     if missing: raise HistoError(None, f"method {cls.method!r} has no setting for {', '.join(missing)}")
     return kw
 

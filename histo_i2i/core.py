@@ -4,12 +4,13 @@
 
 # %% ../nbs/00_core.ipynb #b2c163a2
 from __future__ import annotations
-import os, sys, math, random, tempfile, contextlib
+import os, sys, json, math, random, difflib, tempfile, contextlib, dataclasses
 from pathlib import Path
 import numpy as np
 
 # %% auto #0
-__all__ = ['MEMORY_SHARE', 'TEMP_SUFFIXES', 'HistoError', 'checked_number', 'check_keys', 'parse_bytes', 'human_bytes',
+__all__ = ['MEMORY_SHARE', 'TEMP_SUFFIXES', 'HistoError', 'checked_number', 'check_keys', 'parse_value', 'split_assignment',
+           'config_fields', 'convert_value', 'parse_overrides', 'apply_overrides', 'parse_bytes', 'human_bytes',
            'available_memory', 'check_allocation', 'repo_root', 'shared_data_dir', 'shared_data', 'skip_reason',
            'atomic_path', 'atomic_write_text', 'is_temporary', 'visible_files', 'file_identity', 'seed_everything',
            'default_device', 'progress_mode', 'Progress', 'progress']
@@ -51,6 +52,69 @@ def check_keys(d:dict, valid, where:str, path=None) -> dict:
     close = [f"{k!r} -> {c[0]!r}?" for k in unknown if (c := difflib.get_close_matches(k, valid, n=1))]
     raise HistoError(path, f"unknown key{'s' if len(unknown) > 1 else ''} {', '.join(map(repr, unknown))} in {where}"
                            f"{' (did you mean ' + '; '.join(close) + ')' if close else ''}; valid keys: {', '.join(valid)}")
+
+# %% ../nbs/00_core.ipynb #30d36ecf
+def parse_value(text):
+    "A value written on a command line: JSON when it parses (`5`, `1e-4`, `true`, `null`, `[1, 2]`, `{\"a\": 1}`), else the text itself."
+    if not isinstance(text, str): return text
+    try: return json.loads(text)
+    except ValueError: return text
+
+def split_assignment(item:str, what:str='override', form:str='KEY=VALUE') -> tuple:
+    "`'key=value'` -> ('key', 'value') (the value may hold `=`); a `HistoError` naming `what` when there is no `=`."
+    key, eq, value = str(item).partition('=')
+    if not eq or not key.strip(): raise HistoError(None, f"{what} {item!r} is not {form}")
+    return key.strip(), value
+
+def config_fields(config_class) -> dict:
+    "{field name: default} of a config dataclass (a default factory is called; a field without default gives None)."
+    if not dataclasses.is_dataclass(config_class): raise TypeError(f"{config_class!r} is not a dataclass")
+    out = {}
+    for f in dataclasses.fields(config_class):
+        if f.default is not dataclasses.MISSING: out[f.name] = f.default
+        elif f.default_factory is not dataclasses.MISSING: out[f.name] = f.default_factory()
+        else: out[f.name] = None
+    return out
+
+def convert_value(value, default, name:str, path=None):
+    "`value` (text or a JSON value) as the type of `default`; a `HistoError` saying what `name` takes when it does not fit."
+    if default is None: return parse_value(value)          # an optional field: any JSON value, else the text
+    v = parse_value(value)
+    if isinstance(default, str):            # `arch=densenet121` or `arch="densenet121"`; a number written for a text field stays text
+        return v if isinstance(v, str) else value if isinstance(value, str) else _refuse(name, value, default, path)
+    number = isinstance(v, (int, float)) and not isinstance(v, bool)
+    if isinstance(default, bool) and isinstance(v, bool): return v
+    if isinstance(default, int) and not isinstance(default, bool) and number and float(v).is_integer(): return int(v)
+    if isinstance(default, float) and number: return float(v)
+    if isinstance(default, (tuple, list)) and isinstance(v, (tuple, list)): return type(default)(v)
+    if isinstance(default, dict) and isinstance(v, dict): return v
+    return _refuse(name, value, default, path)
+
+def _refuse(name, value, default, path):
+    kind = 'true or false' if isinstance(default, bool) else f"a {type(default).__name__}"
+    raise HistoError(path, f"{name} takes {kind} (default {default!r}), not {value!r}")
+
+def _check_fields(keys, fields:dict, owner:str, path=None):
+    unknown = [k for k in keys if k not in fields]
+    if not unknown: return
+    close = difflib.get_close_matches(unknown[0], list(fields), n=1)
+    raise HistoError(path, f"{owner} has no configuration field {unknown[0]!r}{f' (did you mean {close[0]!r}?)' if close else ''}; "
+                           f"fields: {', '.join(fields)}")
+
+def parse_overrides(items, config_class=None, path=None) -> dict:
+    "`['lr=1e-4', 'size=64']` (or a dict) -> {'lr': 0.0001, 'size': 64}: checked against and converted by `config_class`'s fields when given, else read as JSON (or kept as text)."
+    pairs = list(items.items()) if isinstance(items, dict) else [split_assignment(it) for it in items or []]
+    if config_class is None: return {k: parse_value(v) for k, v in pairs}
+    fields = config_fields(config_class)
+    _check_fields([k for k, _ in pairs], fields, config_class.__name__, path)
+    return {k: convert_value(v, fields[k], k, path) for k, v in pairs}
+
+def apply_overrides(config, overrides:dict|list, path=None):
+    "A new config: `config` (a dataclass or an instance of one) with `overrides` ({field: value} or `['field=value']`) applied."
+    cls = config if isinstance(config, type) else type(config)
+    kw = parse_overrides(overrides, cls, path)
+    return cls(**kw) if isinstance(config, type) else dataclasses.replace(config, **kw)
+
 
 # %% ../nbs/00_core.ipynb #1a0a5930
 def parse_bytes(text) -> int:

@@ -7,13 +7,13 @@ from __future__ import annotations
 import json, time, os, sys, shutil, signal, threading, contextlib
 from pathlib import Path
 import pandas as pd
-from .core import HistoError, repo_root, atomic_path, atomic_write_text, checked_number, check_keys
+from .core import HistoError, repo_root, atomic_path, atomic_write_text, checked_number, check_keys, parse_overrides
 
 # %% auto #0
 __all__ = ['PAPER_STEPS', 'OPTIONAL_STEPS', 'ALL_STEPS', 'STEP_OUTPUTS', 'PROFILE_KEYS', 'PREPARE_BUILDERS', 'PREPARE_RECORD',
-           'profiles_dir', 'list_profiles', 'load_profile', 'parse_overrides', 'paper_dir', 'notebook_parameters',
-           'check_parameter', 'plan_steps', 'expand_placeholders', 'prepare_camelyon16', 'prepare_data',
-           'step_finished', 'kernels_interruptible', 'run_step', 'reproduce']
+           'profiles_dir', 'list_profiles', 'load_profile', 'paper_dir', 'notebook_parameters', 'check_parameter',
+           'plan_steps', 'expand_placeholders', 'prepare_camelyon16', 'prepare_data', 'step_finished',
+           'kernels_interruptible', 'run_step', 'reproduce']
 
 # %% ../nbs/20_reproduce.ipynb #f4c37b04
 PAPER_STEPS = ('01_preprocessing', '02_translation', '03_baselines', '04_evaluation', '05_slide_heatmap', '06_slides')
@@ -61,19 +61,6 @@ def load_profile(profile='demo') -> dict:
     prof.setdefault('steps', list(PAPER_STEPS)); prof.setdefault('outputs', {})
     prof['path'] = str(p)
     return prof
-
-# %% ../nbs/20_reproduce.ipynb #ce744365
-def parse_overrides(items) -> dict:
-    "`['iters=5', '02_translation.size=32', 'data=/x']` -> {'iters': 5, '02_translation.size': 32, 'data': '/x'}."
-    if isinstance(items, dict): return dict(items)
-    out = {}
-    for it in items or []:
-        if '=' not in it: raise HistoError(None, f"override {it!r} is not key=value")
-        k, v = it.split('=', 1)
-        try: v = json.loads(v)
-        except ValueError: pass
-        out[k.strip()] = v
-    return out
 
 # %% ../nbs/20_reproduce.ipynb #09fe1b60
 def paper_dir() -> Path: return profiles_dir().parent.parent/'nbs'/'paper'
