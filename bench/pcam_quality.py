@@ -4,7 +4,7 @@ Trains each method on `pcam-subset/train` (healthy patches; both classes for the
 `--minutes` of wall-clock time on this machine, scores `valid` (1500 normal + 1500 tumour unless
 `--valid-limit`), and reports AUC and AP with stratified bootstrap 95 % intervals beside the floors that
 learn nothing (mean saturation, the colour detector, a fixed Gaussian blur scored by 1 − SSIM, the
-untrained-feature kNN floor). Without `--profile` the CPU settings of `bench/quality.py` apply; see it for
+untrained-feature kNN floor). The method settings are the `pcam` profile's (`--profile`); see `bench/quality.py` for
 everything else (`--set METHOD.FIELD=VALUE`, `ssl` before `translation`, run folders and score files).
 
     python bench/pcam_quality.py --minutes 30 --out runs/bench/pcam_quality

@@ -6,11 +6,11 @@ AP with stratified bootstrap 95 % intervals, patches, training minutes and itera
 the floors that learn nothing, which every table has: mean saturation, the colour detector, a fixed Gaussian blur
 (σ 1 px) scored by 1 − SSIM on [0, 1] at the data's own size, and the untrained-feature kNN floor (`knn_floor`).
 
-Method settings come from `--profile NAME` (`data/profiles/NAME.json`): field F of method M is read from the
-profile's `methods.M.F`, else from its notebook parameters (`02_translation` for the translation method, else
-`03_baselines`) named `M_F` or, for the translation method and the shared size/width/batch_size/minutes of the
-baselines, `F`. Without a profile the CPU settings below apply. `--minutes` replaces every trained method's budget,
-`--iters` caps its iterations, and `--set METHOD.FIELD=VALUE` sets one field of one method last.
+Method settings come from `--profile NAME` (`data/profiles/NAME.json`, default `pcam`): field F of method M is the
+profile's `methods.M.F`, else the default of M's config dataclass (the CPU recipe), the same settings
+`histo-i2i reproduce --profile NAME` trains with. `--minutes` replaces every trained method's budget, `--iters` caps its
+iterations, and `--set METHOD.FIELD=VALUE` sets one field of one method last (read by `core.parse_overrides`, so a
+misspelt field is refused with the valid names).
 When `ssl` runs too, it runs before `translation`, whose model is given it (`ssl_model`, unless
 `--set translation.ssl_model=...` names another). Run folders and score files go to `OUT/<method>/` and
 `OUT/scores_<method>.csv`; a rerun resumes training where it stopped and re-scores. Settings are chosen on
@@ -29,20 +29,11 @@ from histo_i2i.data import pcam_folder, balanced_subset
 from histo_i2i.detector import METHODS, score_dataset
 from histo_i2i.metrics import detection_metrics
 from histo_i2i.report import write_scores, row_label
+from histo_i2i.reproduce import load_profile, expand_placeholders
 
 TRAINED = ('ssl', 'translation', 'ae', 'fanogan', 'stylegan2', 'supervised')
 FLOORS = ('saturation', 'colour', 'blur', 'knn_floor')
-# the CPU settings each method is measured with when no profile is given (anything else: --set METHOD.FIELD=VALUE)
-CPU_SETTINGS = dict(
-    ssl=dict(),
-    translation=dict(),
-    ae=dict(),
-    fanogan=dict(size=64, width=32, batch_size=32),
-    stylegan2=dict(size=64, width=16, batch_size=16, projection_steps=100, w_avg_samples=500),
-    supervised=dict(arch='densenet121', batch_size=32),
-)
 SUBSET = dict(stylegan2=200)     # projection is slow: StyleGAN2 scores a balanced subset of this many patches
-SHARED_BASELINE_FIELDS = ('size', 'width', 'batch_size', 'minutes')
 
 def mean_saturation(ds, bs=256) -> np.ndarray:
     "HSV saturation averaged over each patch (cancer is more purple, i.e. saturated, on average)."
@@ -89,22 +80,9 @@ def parse_sets(items) -> dict:
         out.setdefault(method, {})[field] = val
     return out
 
-def profile_settings(profile:dict, method:str) -> dict:
-    "The settings of `method` written in a reproduction profile (see the module's docstring for where they are read from)."
-    fields = {f.name for f in dataclasses.fields(METHODS[method].config_class)}
-    step = '02_translation' if method == 'translation' else '03_baselines'
-    params, out = profile.get('notebooks', {}).get(step, {}), {}
-    for f in sorted(fields):
-        if f'{method}_{f}' in params: out[f] = params[f'{method}_{f}']
-        elif f in params and (method == 'translation' or f in SHARED_BASELINE_FIELDS): out[f] = params[f]
-    out.update({k: v for k, v in profile.get('methods', {}).get(method, {}).items()})
-    unknown = set(out) - fields
-    if unknown: raise HistoError(profile.get('path'), f"settings {sorted(unknown)} of method {method!r} are not its fields ({', '.join(sorted(fields))})")
-    return out
-
-def method_settings(m:str, profile:dict|None, sets:dict, minutes:float|None, iters:int|None) -> dict:
-    "Profile (or CPU) settings of method `m`, then --minutes / --iters for trained methods, then --set."
-    kw = dict(profile_settings(profile, m) if profile else CPU_SETTINGS.get(m, {}))
+def method_settings(m:str, profile:dict, sets:dict, minutes:float|None, iters:int|None) -> dict:
+    "The profile's settings of method `m` (its `methods` section), then --minutes / --iters for trained methods, then --set."
+    kw = dict(profile.get('methods', {}).get(m, {}))
     if m in TRAINED:
         if minutes is not None: kw['minutes'] = minutes
         kw['iters'] = iters if iters is not None else kw.get('iters', 10**9)
@@ -131,7 +109,7 @@ def table_markdown(table:pd.DataFrame) -> str:
 def main(argv=None, default_data:str|None=None, default_out:str='runs/bench/quality', default_methods:str='translation,knn',
          default_minutes:float|None=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument('--profile', default=None, help='reproduction profile whose method settings are used (data/profiles/NAME.json)')
+    p.add_argument('--profile', default='pcam', help='reproduction profile whose method settings are used (data/profiles/NAME.json; default: pcam)')
     p.add_argument('--data', default=default_data, help="PCam-layout folder (default: the profile's data)")
     p.add_argument('--split', default='valid', help='split that is scored (default: valid)')
     p.add_argument('--methods', default=default_methods, help='comma-separated, from: ' + ', '.join(FLOORS + TRAINED + ('knn',)) +
@@ -146,12 +124,9 @@ def main(argv=None, default_data:str|None=None, default_out:str='runs/bench/qual
     p.add_argument('--out', default=default_out)
     a = p.parse_args(argv)
 
-    profile = None
-    if a.profile:
-        from histo_i2i.reproduce import load_profile, expand_placeholders
-        profile = load_profile(a.profile)
+    profile = load_profile(a.profile)
     if a.data: root = Path(a.data)
-    elif profile and profile['parameters'].get('data'): root = Path(expand_placeholders(profile['parameters']['data'], a.out))
+    elif profile['parameters'].get('data'): root = Path(expand_placeholders(profile['parameters']['data'], a.out))
     else: root = shared_data('pcam-subset') or Path(skip_reason('pcam-subset'))
     if not root.exists(): print(skip_reason(root.name) if not a.data else f"{root}: no such folder"); return 0 if not a.data else 1
     out = Path(a.out); out.mkdir(parents=True, exist_ok=True)

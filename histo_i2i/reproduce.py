@@ -7,13 +7,13 @@ from __future__ import annotations
 import json, time, os, sys, shutil, signal, threading, contextlib
 from pathlib import Path
 import pandas as pd
-from .core import HistoError, repo_root, atomic_path, atomic_write_text, checked_number, check_keys, parse_overrides
+from .core import HistoError, repo_root, atomic_path, atomic_write_text, checked_number, check_keys, parse_overrides, apply_overrides, config_fields
 
 # %% auto #0
 __all__ = ['PAPER_STEPS', 'OPTIONAL_STEPS', 'ALL_STEPS', 'STEP_OUTPUTS', 'PROFILE_KEYS', 'PREPARE_BUILDERS', 'PREPARE_RECORD',
-           'profiles_dir', 'list_profiles', 'load_profile', 'paper_dir', 'notebook_parameters', 'check_parameter',
-           'plan_steps', 'expand_placeholders', 'prepare_camelyon16', 'prepare_data', 'step_finished',
-           'kernels_interruptible', 'run_step', 'reproduce']
+           'profiles_dir', 'list_profiles', 'check_method_settings', 'method_configs', 'load_profile', 'paper_dir',
+           'notebook_parameters', 'check_parameter', 'plan_steps', 'expand_placeholders', 'prepare_camelyon16',
+           'prepare_data', 'step_finished', 'kernels_interruptible', 'run_step', 'reproduce']
 
 # %% ../nbs/20_reproduce.ipynb #f4c37b04
 PAPER_STEPS = ('01_preprocessing', '02_translation', '03_baselines', '04_evaluation', '05_slide_heatmap', '06_slides')
@@ -29,7 +29,7 @@ STEP_OUTPUTS = {
     '07_contamination': ['contamination.csv', 'contamination.png'],
 }
 
-PROFILE_KEYS = ('description', 'name', 'parameters', 'notebooks', 'steps', 'outputs', 'prepare')   # a profile's top-level keys
+PROFILE_KEYS = ('description', 'name', 'parameters', 'methods', 'notebooks', 'steps', 'outputs', 'prepare')   # a profile's top-level keys
 
 def profiles_dir() -> Path:
     "Folder of the embedded profiles: `data/profiles` in the repository."
@@ -41,8 +41,28 @@ def list_profiles() -> list[str]:
     "Names of the embedded profiles."
     return sorted(p.stem for p in profiles_dir().glob('*.json'))
 
+def _config_class(name:str, where:str, path=None):
+    from histo_i2i.detector import METHODS       # imported when a profile names methods: reading one without needs no torch
+    if name not in METHODS: raise HistoError(path, f"{where}: unknown method {name!r}; methods: {', '.join(METHODS)}")
+    cls = METHODS[name].config_class
+    if cls is None: raise HistoError(path, f"{where}: method {name!r} has no settings")
+    return cls
+
+def check_method_settings(methods:dict, where:str='methods', path=None) -> dict:
+    "{method: {field: value}} checked against (and converted by) each method's config dataclass; a `HistoError` names a misspelt method or field."
+    check_keys(methods, methods if isinstance(methods, dict) else (), where, path)
+    out = {}
+    for name, fields in methods.items():
+        check_keys(fields, fields if isinstance(fields, dict) else (), f"{where}.{name}", path)
+        out[name] = parse_overrides(fields, _config_class(name, where, path), path)
+    return out
+
+def method_configs(methods:dict, seed:int=0) -> dict:
+    "{method: config}: each method's config dataclass defaults (the recipe) with the notebook's `seed` and the `methods[method]` settings applied."
+    return {name: apply_overrides(_config_class(name, 'methods'), {'seed': seed, **fields}) for name, fields in methods.items()}
+
 def load_profile(profile='demo') -> dict:
-    "A profile by name (`data/profiles/<name>.json`) or path, with `name`, `parameters`, `notebooks`, `outputs` filled in."
+    "A profile by name (`data/profiles/<name>.json`) or path, with `name`, `parameters`, `methods`, `notebooks`, `outputs` filled in."
     p = Path(profile)
     if not (p.suffix == '.json' and p.exists()):
         p = profiles_dir()/f'{profile}.json'
@@ -54,10 +74,12 @@ def load_profile(profile='demo') -> dict:
     unknown = set(prof.get('notebooks', {})) - set(ALL_STEPS)
     if unknown: raise HistoError(p, f"unknown notebook(s) {sorted(unknown)}; steps are {list(ALL_STEPS)}")
     for k in ('notebooks', 'outputs'): check_keys(prof.get(k, {}), ALL_STEPS, f"the profile's {k}", p)
+    check_method_settings(prof.get('methods', {}), "the profile's methods", p)
+    for step, own in prof.get('notebooks', {}).items(): check_method_settings(own.get('methods', {}), f"the profile's {step}.methods", p)
     for k in ('parameters', 'prepare'): check_keys(prof.get(k, {}), prof.get(k, {}), f"the profile's {k}", p)   # objects; names checked when planned
     bad = [s for s in prof.get('steps', []) if s not in ALL_STEPS]
     if bad: raise HistoError(p, f"unknown step(s) {bad} in the profile's steps; steps are {list(ALL_STEPS)}")
-    prof.setdefault('name', p.stem); prof.setdefault('parameters', {}); prof.setdefault('notebooks', {})
+    prof.setdefault('name', p.stem); prof.setdefault('parameters', {}); prof.setdefault('notebooks', {}); prof.setdefault('methods', {})
     prof.setdefault('steps', list(PAPER_STEPS)); prof.setdefault('outputs', {})
     prof['path'] = str(p)
     return prof
@@ -118,22 +140,27 @@ def plan_steps(profile='demo', overrides=None, out_dir=None, steps=None, noteboo
     out_dir = Path(out_dir or (profiles_dir().parent.parent/'runs'/prof['name'])).resolve()
     notebooks_dir = Path(notebooks_dir or paper_dir())
     plan, used = [], set()
+    for k in ov:
+        if (mk := _method_key(k)): check_method_settings({mk[1]: {mk[2]: ov[k]}}, f"--set {k}")
     for step in (steps or prof['steps']):
         if step not in ALL_STEPS: raise HistoError(None, f"unknown step {step!r}; steps are {list(ALL_STEPS)}")
         nb = notebooks_dir/f'{step}.ipynb'
         if not nb.exists(): raise HistoError(nb, "narrative notebook is missing")
         declared = notebook_parameters(nb)
         params = {k: v for k, v in prof['parameters'].items() if k in declared}
-        own = prof['notebooks'].get(step, {})
+        own = {k: v for k, v in prof['notebooks'].get(step, {}).items() if k != 'methods'}
         unknown = set(own) - set(declared)
         if unknown: raise HistoError(prof.get('path'), f"{step} has no parameter(s) {sorted(unknown)}; it declares {sorted(declared)}")
         params.update(own)
         params = {k: check_parameter(f"{step}.{k}", v, declared[k], prof.get('path')) for k, v in params.items()}
+        if 'methods' in declared: params['methods'] = _step_methods(prof, step, declared['methods'], ov, used)
         for k, v in ov.items():
+            if _method_key(k): continue
             s, _, name = k.rpartition('.')
             if s and s != step: continue
             if name in declared: params[name] = check_parameter(k, v, declared[name]); used.add(k)
-            elif s == step: raise HistoError(None, f"{step} has no parameter {name!r}{_did_you_mean(name, declared)}; it declares {sorted(declared)}")
+            elif s == step: raise HistoError(None, f"{step} has no parameter {name!r}{_did_you_mean(name, declared)}; it declares {sorted(declared)}"
+                                                   f"{_method_hint(name, params.get('methods', {}))}")
         params = expand_placeholders(params, out_dir)
         params['out_dir'] = str(out_dir)
         plan.append(dict(step=step, notebook=nb, parameters=params, out_dir=out_dir,
@@ -155,6 +182,32 @@ def _did_you_mean(name, names) -> str:
     close = difflib.get_close_matches(name, list(names), n=1)
     return f" (did you mean {close[0]!r}?)" if close else ''
 
+def _method_hint(name:str, methods:dict) -> str:
+    "How to set `name` when it is a config field of a method the step trains."
+    owners = [m for m in methods if name in config_fields(_config_class(m, 'methods'))]
+    return f"; a method setting is written methods.METHOD.{name}=VALUE (METHOD: {', '.join(owners)})" if owners else ''
+
+def _method_key(key:str):
+    "`'methods.translation.iters'` -> (None, 'translation', 'iters'); `'07_contamination.methods.ae.lr'` -> ('07_contamination', 'ae', 'lr'); else None."
+    parts = key.split('.')
+    if len(parts) == 3 and parts[0] == 'methods': return (None, parts[1], parts[2])
+    if len(parts) == 4 and parts[1] == 'methods': return (parts[0], parts[2], parts[3])
+    return None
+
+def _step_methods(prof:dict, step:str, spec:dict, ov:dict, used:set) -> dict:
+    "The `methods` parameter of `step`: for each method the notebook trains, the profile's `methods`, then its own `notebooks.STEP.methods`, then `--set [STEP.]methods.METHOD.FIELD=V`."
+    import ast
+    own = prof['notebooks'].get(step, {}).get('methods', {})
+    names = list(dict.fromkeys([*ast.literal_eval(spec['default']), *own]))
+    out = {m: {**prof.get('methods', {}).get(m, {}), **own.get(m, {})} for m in names}
+    for k, v in ov.items():
+        mk = _method_key(k)
+        if mk is None or mk[0] not in (None, step): continue
+        if mk[1] not in out:
+            if mk[0] == step: raise HistoError(None, f"--set {k}: {step} trains no method {mk[1]!r}; it trains {', '.join(out)}")
+            continue
+        out[mk[1]][mk[2]] = v; used.add(k)
+    return check_method_settings(out, f"{step}.methods", prof.get('path'))
 
 
 # %% ../nbs/20_reproduce.ipynb #65ad3e08
