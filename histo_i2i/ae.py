@@ -10,6 +10,7 @@ from .layers import ConvBlock, DownBlock, UpBlock, init_weights
 from .similarity import reconstruction_scores, reconstruction_maps
 from .detector import AnomalyDetector, register_method
 from .engine import TrainingConfig, Trainable, Step
+from .core import HistoError
 
 # %% auto #0
 __all__ = ['AEConfig', 'autoencoder', 'AEDetector']
@@ -26,6 +27,10 @@ class AEConfig(TrainingConfig):
     betas: tuple = (0.9, 0.999)
     batch_size: int = 16
     method: str = 'ae'
+
+    def validate(self):
+        super().validate()
+        if self.size % 2**self.n_down: raise HistoError(None, f"size {self.size} is not divisible by 2**n_down = {2**self.n_down}")
 
 def autoencoder(width:int=32, n_down:int=3, bottleneck:int=16) -> nn.Sequential:
     "Conv encoder (n_down stride-2 blocks) to a `bottleneck`-channel code, and a mirrored decoder with a tanh output."
@@ -44,7 +49,6 @@ class AEDetector(Trainable, AnomalyDetector):
     def __init__(self, config=None, device=None, **kw):
         super().__init__(config, device, **kw)
         c = self.config
-        if c.size % 2**c.n_down: raise ValueError(f"size {c.size} is not divisible by 2**n_down = {2**c.n_down}")
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(c.seed)
             self.net = init_weights(autoencoder(c.width, c.n_down, c.bottleneck), 'kaiming').to(self.device).eval()

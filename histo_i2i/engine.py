@@ -20,11 +20,10 @@ from .data import Augment, TrainingSampler, training_loader, select_labels
 from .detector import AnomalyDetector, CHECKPOINT_NAME, load_checkpoint, autocast_context, to_memory_format
 
 # %% auto #0
-__all__ = ['LR_SCHEDULES', 'RUNTIME_FIELDS', 'RESOLVED_AT_FIT', 'HISTORY_NAME', 'MIN_PATCH_PX', 'TrainingConfig',
-           'check_training_config', 'lr_multiplier', 'Step', 'TrainingError', 'TrainingWarning', 'Trainable',
-           'settings_differences', 'read_history', 'write_history', 'Processes', 'join_processes', 'ShardSampler',
-           'CompiledForward', 'compile_networks', 'EngineCallback', 'TrainProgress', 'resume_state', 'train_model',
-           'plot_history']
+__all__ = ['LR_SCHEDULES', 'RUNTIME_FIELDS', 'RESOLVED_AT_FIT', 'HISTORY_NAME', 'MIN_PATCH_PX', 'TrainingConfig', 'lr_multiplier',
+           'Step', 'TrainingError', 'TrainingWarning', 'Trainable', 'settings_differences', 'read_history',
+           'write_history', 'Processes', 'join_processes', 'ShardSampler', 'CompiledForward', 'compile_networks',
+           'EngineCallback', 'TrainProgress', 'resume_state', 'train_model', 'plot_history']
 
 # %% ../nbs/10a_engine.ipynb #4fcb5693
 LR_SCHEDULES = ('constant', 'step', 'cosine', 'onecycle')
@@ -56,19 +55,22 @@ class TrainingConfig:
     patch_px: int = 0            # side of the training patches, recorded at fit time (slides are tiled at it for scoring)
     world_size: int = 1          # processes that trained together (torchrun), recorded at fit time; each drew batch_size / world_size patches
 
-def check_training_config(cfg) -> None:
-    "Refuse settings that cannot train, naming the option."
-    def bad(name, why): raise HistoError(None, f"{name} = {getattr(cfg, name)!r}: {why}")
-    if not isinstance(cfg.iters, int) or cfg.iters < 1: bad('iters', "must be a whole number of iterations >= 1")
-    if not (isinstance(cfg.minutes, (int, float)) and math.isfinite(cfg.minutes) and cfg.minutes >= 0): bad('minutes', "must be >= 0 (0 = no time budget)")
-    if not isinstance(cfg.batch_size, int) or cfg.batch_size < 1: bad('batch_size', "must be >= 1")
-    if not (isinstance(cfg.lr, (int, float)) and math.isfinite(cfg.lr) and cfg.lr > 0): bad('lr', "must be a positive number")
-    if cfg.lr_schedule not in LR_SCHEDULES: bad('lr_schedule', f"must be one of {', '.join(LR_SCHEDULES)}")
-    if not isinstance(cfg.d_steps, int) or cfg.d_steps < 1: bad('d_steps', "must be >= 1")
-    if not isinstance(cfg.checkpoint_every, int) or cfg.checkpoint_every < 1: bad('checkpoint_every', "must be >= 1")
-    if not isinstance(cfg.workers, int) or cfg.workers < 0: bad('workers', "must be >= 0")
-    if not (isinstance(cfg.grad_clip, (int, float)) and math.isfinite(cfg.grad_clip) and cfg.grad_clip >= 0): bad('grad_clip', "must be >= 0 (0 = no clipping)")
-    if not isinstance(cfg.nonfinite_retries, int) or cfg.nonfinite_retries < 0: bad('nonfinite_retries', "must be a whole number >= 0")
+    def __post_init__(self): self.validate()
+
+    def validate(self):
+        "Refuse settings that cannot train, naming the field (a method's config extends this with its own checks)."
+        def bad(name, why): raise HistoError(None, f"{name} = {getattr(self, name)!r}: {why}")
+        if not isinstance(self.iters, int) or self.iters < 1: bad('iters', "must be a whole number of iterations >= 1")
+        if not (isinstance(self.minutes, (int, float)) and math.isfinite(self.minutes) and self.minutes >= 0): bad('minutes', "must be >= 0 (0 = no time budget)")
+        if not isinstance(self.batch_size, int) or self.batch_size < 1: bad('batch_size', "must be >= 1")
+        if not (isinstance(self.lr, (int, float)) and math.isfinite(self.lr) and self.lr > 0): bad('lr', "must be a positive number")
+        if self.lr_schedule not in LR_SCHEDULES: bad('lr_schedule', f"must be one of {', '.join(LR_SCHEDULES)}")
+        if not isinstance(self.d_steps, int) or self.d_steps < 1: bad('d_steps', "must be >= 1")
+        if not isinstance(self.checkpoint_every, int) or self.checkpoint_every < 1: bad('checkpoint_every', "must be >= 1")
+        if not isinstance(self.workers, int) or self.workers < 0: bad('workers', "must be >= 0")
+        if not (isinstance(self.grad_clip, (int, float)) and math.isfinite(self.grad_clip) and self.grad_clip >= 0): bad('grad_clip', "must be >= 0 (0 = no clipping)")
+        if not isinstance(self.nonfinite_retries, int) or self.nonfinite_retries < 0: bad('nonfinite_retries', "must be a whole number >= 0")
+
 
 # %% ../nbs/10a_engine.ipynb #df2ea64b
 def lr_multiplier(schedule:str) -> Callable[[float], float]:
@@ -494,7 +496,7 @@ def resume_state(det, run_dir, resume:bool=True):
 def train_model(det, train, run_dir=None, resume:bool=True, progress:bool=True, cbs=None) -> Learner:
     "Train (or resume) the `Trainable` detector `det` on `train`, alone or as one of the processes `torchrun` started; returns the fastai Learner."
     cfg = det.config
-    check_training_config(cfg)
+    cfg.validate()
     procs = join_processes(det.device)
     if cfg.batch_size % procs.world:
         raise TrainingError(run_dir, f"batch_size = {cfg.batch_size} is the global batch, the sum of the per-process batches, and cannot be "

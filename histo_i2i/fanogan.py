@@ -112,6 +112,10 @@ class FAnoGANConfig(TrainingConfig):
     lpips_backbone: str = ''     # '' = the available one, resolved at fit time
     method: str = 'fanogan'
 
+    def validate(self):
+        super().validate()
+        if not 0 < self.encoder_share < 1: raise HistoError(None, f"encoder_share must lie between 0 and 1, not {self.encoder_share}")
+
 @register_method('fanogan')
 class FAnoGANDetector(Trainable, AnomalyDetector):
     "f-AnoGAN: WGAN-GP + izif encoder; scores 'original' (pixel + κ·feature MSE), 'ssim' (1 − SSIM), 'lpips'."
@@ -119,7 +123,6 @@ class FAnoGANDetector(Trainable, AnomalyDetector):
     def __init__(self, config=None, device=None, **kw):
         super().__init__(config, device, **kw)
         c = self.config; ch = 1 if c.grayscale else 3
-        if not 0 < c.encoder_share < 1: raise ValueError(f"encoder_share must lie between 0 and 1, not {c.encoder_share}")
         self.input_policy = 'native' if c.tiles else 'center'
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(c.seed)

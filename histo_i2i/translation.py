@@ -68,7 +68,8 @@ class TranslationConfig(TrainingConfig):
         "Build from a (checkpoint) dict, ignoring unknown keys so older/newer runs still load."
         names = {f.name for f in dataclasses.fields(cls)}
         return cls(**{k: v for k, v in d.items() if k in names})
-    def __post_init__(self):
+    def validate(self):
+        super().validate()
         if self.size % (2**self.n_down): raise HistoError(None, f"size {self.size} is not divisible by 2**n_down = {2**self.n_down}")
         if self.score_style not in SCORE_STYLES: raise HistoError(None, f"score_style must be one of {SCORE_STYLES}, not {self.score_style!r}")
         if self.exemplar_aggregate not in ('min', 'mean'): raise HistoError(None, f"exemplar_aggregate must be 'min' or 'mean', not {self.exemplar_aggregate!r}")
