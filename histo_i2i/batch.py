@@ -7,7 +7,7 @@ from __future__ import annotations
 import os, json, time, uuid
 from pathlib import Path
 import numpy as np, pandas as pd
-from .core import HistoError, atomic_path, atomic_write_text, checked_number, visible_files
+from .core import HistoError, atomic_path, atomic_write_text, checked_number, visible_files, input_differences
 
 # %% auto #0
 __all__ = ['SLIDE_SUFFIXES', 'REPORT_COLUMNS', 'DEMO_MPP', 'report_row', 'manifest_path', 'tile_one_slide', 'find_slides',
@@ -212,7 +212,7 @@ def _demo_done(root, params):
     f = Path(root)/'demo_dataset.json'
     try: rec = json.loads(f.read_text())
     except Exception: return False
-    return rec.get('params') == params and rec.get('tissue_version') == TISSUE_VERSION
+    return not input_differences({k: rec.get(k) for k in ('params', 'tissue_version')}, dict(params=params, tissue_version=TISSUE_VERSION))
 
 def _demo_slides(root, **settings) -> dict:
     "The record of what the demo slides are drawn with (`settings` and the synthetic tissue's version); slides and patches drawn otherwise are removed, to be drawn anew."
@@ -220,7 +220,7 @@ def _demo_slides(root, **settings) -> dict:
     want, rec = dict(settings, tissue_version=TISSUE_VERSION), Path(root)/'slides'/'slides.json'
     try: have = json.loads(rec.read_text())
     except Exception: have = None
-    if have != want:
+    if have is None or input_differences(have, want):
         stale = list(Path(root).glob('slides/demo_*')) + list(Path(root).glob('*/[01]/demo_*.png'))
         for f in stale: f.unlink()
     return want

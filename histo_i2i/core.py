@@ -12,8 +12,9 @@ import numpy as np
 __all__ = ['MEMORY_SHARE', 'TEMP_SUFFIXES', 'HistoError', 'checked_number', 'check_keys', 'parse_value', 'split_assignment',
            'config_fields', 'convert_value', 'parse_overrides', 'apply_overrides', 'parse_bytes', 'human_bytes',
            'available_memory', 'check_allocation', 'repo_root', 'shared_data_dir', 'shared_data', 'skip_reason',
-           'atomic_path', 'atomic_write_text', 'is_temporary', 'visible_files', 'file_identity', 'seed_everything',
-           'default_device', 'progress_mode', 'Progress', 'progress']
+           'atomic_path', 'atomic_write_text', 'is_temporary', 'visible_files', 'file_identity', 'input_differences',
+           'inputs_record', 'record_inputs', 'check_inputs', 'seed_everything', 'default_device', 'progress_mode',
+           'Progress', 'progress']
 
 # %% ../nbs/00_core.ipynb #8d6ceead
 class HistoError(Exception):
@@ -247,6 +248,37 @@ def file_identity(path) -> dict:
     "Where a file is, its size and its modification time: enough to tell a changed or different file of the same name."
     p = Path(path); st = p.stat()
     return dict(path=str(p.resolve()), size=int(st.st_size), mtime_ns=int(st.st_mtime_ns))
+
+# %% ../nbs/00_core.ipynb #b0921dc3
+def _flat(d, prefix='') -> dict:
+    out = {}
+    for k, v in (d or {}).items():
+        if isinstance(v, dict) and v: out.update(_flat(v, f"{prefix}{k}."))
+        else: out[f"{prefix}{k}"] = list(v) if isinstance(v, tuple) else v
+    return out
+
+def input_differences(old:dict, new:dict) -> list[str]:
+    "`['key old -> new', ...]` for every key (nested keys joined by dots) whose value differs; tuples and lists compare equal."
+    o, n = _flat(json.loads(json.dumps(old, default=str))), _flat(json.loads(json.dumps(new, default=str)))
+    return [f"{k} {o.get(k)!r} -> {n.get(k)!r}" for k in sorted(set(o) | set(n)) if o.get(k) != n.get(k)]
+
+def inputs_record(out) -> Path:
+    "The sidecar recording what `out` was made from: `x.csv` -> `x.inputs.json`, a folder -> `folder/inputs.json`."
+    out = Path(out)
+    return out/'inputs.json' if out.is_dir() or not out.suffix else out.with_suffix('.inputs.json')
+
+def record_inputs(out, inputs:dict) -> Path:
+    "Write `inputs` (JSON; paths and other objects as text) to `out`'s sidecar, atomically; the sidecar's path."
+    rec = inputs_record(out)
+    atomic_write_text(rec, json.dumps(inputs, indent=1, default=str))
+    return rec
+
+def check_inputs(out, inputs:dict) -> list[str]:
+    "How the inputs recorded beside `out` differ from `inputs` (`input_differences`); `[]` when they match, `['no record of its inputs']` without a readable record."
+    try: old = json.loads(inputs_record(out).read_text())
+    except (OSError, ValueError): return ['no record of its inputs']
+    return input_differences(old, inputs)
+
 
 # %% ../nbs/00_core.ipynb #19d59c6b
 def seed_everything(seed:int=0):

@@ -8,7 +8,7 @@ import math, json, time, functools
 from pathlib import Path
 import numpy as np, pandas as pd, torch
 import torch.nn.functional as F
-from .core import HistoError, atomic_path, atomic_write_text, file_identity
+from .core import HistoError, atomic_path, atomic_write_text, file_identity, input_differences
 from .slide import open_slide, Slide
 from .annotations import read_asap_xml, TUMOUR_GROUPS, EXCLUSION_GROUPS
 from .tiling import tile_slide, read_manifest, read_patch
@@ -171,7 +171,6 @@ def heatmap_inputs(slide, annotation, model:dict, settings:dict) -> dict:
 
 def heatmap_mismatch(record, inputs:dict) -> str|None:
     "Why the outputs described by `record` (a `.json` path) were not made from `inputs` (None: they were)."
-    from histo_i2i.tiling import _differences
     try: old = json.loads(Path(record).read_text())['inputs']
     except (OSError, ValueError, KeyError, TypeError): return "its record cannot be read"
     if old.get('slide', {}).get('path') != inputs['slide']['path']:
@@ -182,7 +181,7 @@ def heatmap_mismatch(record, inputs:dict) -> str|None:
         return "the annotation changed: " + ("it was added" if old.get('annotation') is None else "it was removed"
                                              if inputs['annotation'] is None else "the file differs (size or modification time)")
     if old.get('model') != inputs['model']: return f"the model changed (checkpoint {inputs['model']['path']} is another file or was retrained)"
-    diff = _differences(old.get('settings', {}), inputs['settings'])
+    diff = input_differences(old.get('settings', {}), inputs['settings'])
     return "the settings changed: " + ', '.join(diff) if diff else None
 
 # %% ../nbs/19_heatmap.ipynb #be59d3d2

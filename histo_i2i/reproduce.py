@@ -7,7 +7,7 @@ from __future__ import annotations
 import json, time, os, sys, shutil, signal, threading, contextlib
 from pathlib import Path
 import pandas as pd
-from .core import HistoError, repo_root, atomic_path, atomic_write_text, checked_number, check_keys, parse_overrides, apply_overrides, config_fields
+from .core import HistoError, repo_root, atomic_path, atomic_write_text, checked_number, check_keys, parse_overrides, apply_overrides, config_fields, input_differences, record_inputs, check_inputs
 
 # %% auto #0
 __all__ = ['PAPER_STEPS', 'OPTIONAL_STEPS', 'ALL_STEPS', 'STEP_OUTPUTS', 'PROFILE_KEYS', 'PREPARE_BUILDERS', 'PREPARE_RECORD',
@@ -258,9 +258,7 @@ def _prepare_changed(out_dir, prepare:dict) -> str|None:
     "How `prepare` differs from the settings recorded in `out_dir` by the last run (None: the same, or no record)."
     try: old = json.loads((Path(out_dir)/PREPARE_RECORD).read_text())
     except (OSError, ValueError): return None
-    flat = lambda d: {f"{n}.{k}": v for n, kw in d.items() for k, v in kw.items()}
-    o, n = flat(old), flat(json.loads(json.dumps(prepare, default=str)))
-    return ', '.join(f"{k} {o.get(k)!r} -> {n.get(k)!r}" for k in sorted(set(o) | set(n)) if o.get(k) != n.get(k)) or None
+    return ', '.join(input_differences(old, prepare)) or None
 
 def _fill_parameters(prepare:dict, values:dict) -> dict:
     "Prepare settings with each whole-string `{name}` replaced by the value of notebook parameter `name`."
@@ -268,13 +266,10 @@ def _fill_parameters(prepare:dict, values:dict) -> dict:
     return {n: {k: fill(v) for k, v in kw.items()} for n, kw in (prepare or {}).items()}
 
 # %% ../nbs/20_reproduce.ipynb #b0f83b60
-def _params_file(step): return Path(step['executed']).with_suffix('.parameters.json')
-
 def step_finished(step:dict) -> bool:
-    "True when the step's executed notebook, its outputs, and a record of the same parameters exist."
+    "True when the step's executed notebook, its outputs, and the same parameters recorded beside the notebook (`core.record_inputs`) exist."
     if not Path(step['executed']).exists() or not all(Path(o).exists() for o in step['outputs']): return False
-    pf = _params_file(step)
-    return pf.exists() and json.loads(pf.read_text()) == json.loads(json.dumps(step['parameters'], default=str))
+    return not check_inputs(step['executed'], step['parameters'])
 
 def _kernel_pids() -> list[int]:
     "Process ids of the notebook kernels this process started."
@@ -323,7 +318,7 @@ def run_step(step:dict, kernel_name:str='python3', log_output:bool=False, progre
     failed.unlink(missing_ok=True)
     missing = [str(o) for o in step['outputs'] if not Path(o).exists()]
     if missing: raise HistoError(step['notebook'], f"ran but did not write {missing}")
-    atomic_write_text(_params_file(step), json.dumps(step['parameters'], indent=1, default=str))
+    record_inputs(step['executed'], step['parameters'])
 
 # %% ../nbs/20_reproduce.ipynb #52359b25
 def _prepare_spec(name, key, current:dict) -> dict:

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 from PIL import Image
-from .core import HistoError, atomic_path, checked_number, file_identity, check_allocation
+from .core import HistoError, atomic_path, checked_number, file_identity, check_allocation, input_differences
 from .slide import Slide, SlideError, open_slide, read_size, resize_rgb
 from .tissue import tissue_mask
 from .annotations import Annotation, AnnotationError, read_asap_xml, check_inside, tumour_mask, assign_groups
@@ -234,9 +234,6 @@ def manifest_attrs(path) -> dict:
     try: return json.loads(meta.get(b'PANDAS_ATTRS', b'{}'))
     except ValueError: return {}
 
-def _differences(old:dict, new:dict) -> list[str]:
-    return [f"{k} {old.get(k)!r} -> {new.get(k)!r}" for k in sorted(set(old) | set(new)) if old.get(k) != new.get(k)]
-
 def manifest_mismatch(path, slide, annotation=None, settings=None) -> str|None:
     "Why the manifest at `path` does not fit `slide`, `annotation` and the tiling `settings` (None: it fits)."
     try: a = manifest_attrs(path)
@@ -247,7 +244,7 @@ def manifest_mismatch(path, slide, annotation=None, settings=None) -> str|None:
         raise HistoError(path, f"holds the manifest of another slide with the same name ({a['slide_identity'].get('path')}), "
                                f"not of {now['path']}; tile it into another output folder, or remove {Path(path).name} to replace it")
     if a['slide_identity'] != now: return "the slide file changed since it was tiled (size or modification time)"
-    diff = _differences(a['settings'], tiling_settings(**(settings or {})))
+    diff = input_differences(a['settings'], tiling_settings(**(settings or {})))
     if diff: return "the tiling settings changed: " + ', '.join(diff)
     ann = file_identity(annotation) if annotation is not None else None
     if a.get('annotation_identity') != ann:

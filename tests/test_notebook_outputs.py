@@ -74,7 +74,7 @@ def test_table1_matches_make_reproduce():
     csv = run/'table.csv'
     if not csv.exists():
         pytest.skip(f"{csv.relative_to(ROOT)} is absent: `make reproduce PROFILE={stored['profile']}` writes it")
-    pf = run/'04_evaluation.parameters.json'
+    pf = run/'04_evaluation.inputs.json'   # core.record_inputs beside the executed notebook
     if pf.exists():
         used = json.loads(pf.read_text().replace(str(ROOT) + os.sep, ''))  # stored parameters name paths relatively
         if used != stored['parameters']:
