@@ -13,14 +13,14 @@ beside it holding the command, date and machine (for `bench/results/`).
         --results bench/results/c16-40x_learning_curve.csv
 """
 from __future__ import annotations
-import argparse, datetime, json, os, platform, shlex, sys, time
+import argparse, sys, time
 from pathlib import Path
 import numpy as np, pandas as pd, torch
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
-from quality import method_settings, metric_rows, markdown, TRAINED
-from histo_i2i.core import atomic_path, atomic_write_text
+from quality import method_settings, metric_rows, markdown, write_results, TRAINED
+from histo_i2i.core import atomic_write_text
 from histo_i2i.data import pcam_folder
 from histo_i2i.detector import METHODS, score_dataset
 from histo_i2i.reproduce import load_profile, expand_placeholders
@@ -39,13 +39,6 @@ def plot(curve:pd.DataFrame, path, x:str):
         ax.errorbar(d[x], d.auc, yerr=[d.auc - d.auc_lo, d.auc_hi - d.auc], marker='o', capsize=2, label=score)
     ax.set_xscale('log'); ax.set_xlabel('training ' + ('CPU-minutes' if x == 'budget_minutes' else 'iterations')); ax.set_ylabel('AUC')
     ax.legend(fontsize=7); fig.tight_layout(); fig.savefig(path, dpi=110); plt.close(fig)
-
-def write_results(curve:pd.DataFrame, res:Path, argv):
-    "The curve as a results CSV, with the command, date and machine in a `.json` beside it."
-    with atomic_path(res) as tmp: curve.to_csv(tmp, index=False)
-    atomic_write_text(res.with_suffix('.json'), json.dumps(dict(
-        command='python bench/learning_curve.py ' + ' '.join(map(shlex.quote, argv if argv is not None else sys.argv[1:])),
-        date=datetime.date.today().isoformat(), machine=f"{platform.machine()}, {os.cpu_count()} CPUs, {torch.get_num_threads()} torch threads, torch {torch.__version__}"), indent=1) + '\n')
 
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -82,7 +75,7 @@ def main(argv=None):
             rows.append({x: b, **r}); print({k: rows[-1][k] for k in (x, 'score', 'auc', 'iterations', 'minutes')}, flush=True)
         curve = pd.DataFrame(rows)
         curve.to_csv(out/'curve.csv', index=False)
-        if a.results: write_results(curve, Path(a.results), argv)     # after every budget: a stopped curve keeps its points
+        if a.results: write_results(curve, Path(a.results), 'learning_curve.py', argv)     # after every budget: a stopped curve keeps its points
     atomic_write_text(out/'curve.md', markdown(curve[[x, 'score', 'iterations', 'minutes', 'auc', 'auc_lo', 'auc_hi', 'ap']]))
     plot(curve, out/'curve.png', x)
     print(markdown(curve[[x, 'score', 'iterations', 'minutes', 'auc', 'auc_lo', 'auc_hi']]))

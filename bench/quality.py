@@ -21,10 +21,10 @@ When `ssl` runs too, it runs before `translation`, whose model is given it (`ssl
     python bench/quality.py --profile c16-40x --methods translation,knn --minutes 0.2 --limit 40 --out /tmp/q
 """
 from __future__ import annotations
-import argparse, dataclasses, json, sys, time
+import argparse, dataclasses, datetime, json, os, platform, shlex, sys, time
 from pathlib import Path
 import numpy as np, pandas as pd, torch
-from histo_i2i.core import shared_data, skip_reason, atomic_write_text, HistoError, split_assignment, parse_overrides
+from histo_i2i.core import shared_data, skip_reason, atomic_path, atomic_write_text, HistoError, split_assignment, parse_overrides
 from histo_i2i.data import pcam_folder, balanced_subset
 from histo_i2i.detector import METHODS, score_dataset
 from histo_i2i.metrics import detection_metrics
@@ -106,6 +106,13 @@ def table_markdown(table:pd.DataFrame) -> str:
     for k in ('auc', 'ap'): t[k] = [f"{v:.3f} [{lo:.3f}, {hi:.3f}]" for v, lo, hi in zip(t[k], t[f'{k}_lo'], t[f'{k}_hi'])]
     return markdown(t.drop(columns=['auc_lo', 'auc_hi', 'ap_lo', 'ap_hi']))
 
+def write_results(table:pd.DataFrame, res:Path, script:str, argv):
+    "`table` as a results CSV (bench/results/), with the command, date and machine in a `.json` beside it."
+    with atomic_path(res) as tmp: table.to_csv(tmp, index=False)
+    atomic_write_text(res.with_suffix('.json'), json.dumps(dict(
+        command=f'python bench/{script} ' + ' '.join(map(shlex.quote, argv if argv is not None else sys.argv[1:])),
+        date=datetime.date.today().isoformat(), machine=f"{platform.machine()}, {os.cpu_count()} CPUs, {torch.get_num_threads()} torch threads, torch {torch.__version__}"), indent=1) + '\n')
+
 def main(argv=None, default_data:str|None=None, default_out:str='runs/bench/quality', default_methods:str='translation,knn',
          default_minutes:float|None=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -122,6 +129,7 @@ def main(argv=None, default_data:str|None=None, default_out:str='runs/bench/qual
     p.add_argument('--n-boot', type=int, default=1000)
     p.add_argument('--device', default=None)
     p.add_argument('--out', default=default_out)
+    p.add_argument('--results', default=None, help='also write the table to this CSV (e.g. bench/results/NAME.csv), with the command and date beside it')
     a = p.parse_args(argv)
 
     profile = load_profile(a.profile)
@@ -171,6 +179,7 @@ def main(argv=None, default_data:str|None=None, default_out:str='runs/bench/qual
     table.to_csv(out/'table.csv', index=False)
     md = table_markdown(table) + ''.join(f"\n{n}\n" for n in notes)
     atomic_write_text(out/'table.md', md)
+    if a.results: write_results(table, Path(a.results), 'quality.py', argv)
     print(md)
     return 0
 
