@@ -9,7 +9,8 @@ import torch, torch.nn as nn, torch.nn.functional as F
 from .layers import ConvBlock, DownBlock, UpBlock, init_weights
 from .similarity import reconstruction_scores, reconstruction_maps
 from .detector import AnomalyDetector, register_method
-from .engine import TrainingConfig, Trainable, Step
+from .training import TrainingConfig, Step
+from .engine import Trainable
 
 # %% auto #0
 __all__ = ['AEConfig', 'autoencoder', 'AEDetector']

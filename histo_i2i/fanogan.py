@@ -11,7 +11,8 @@ import torch, torch.nn as nn, torch.nn.functional as F
 from .layers import ConvBlock, ResBlock
 from .similarity import reconstruction_scores, reconstruction_maps
 from .detector import AnomalyDetector, register_method
-from .engine import TrainingConfig, Trainable, Step
+from .training import TrainingConfig, Step
+from .engine import Trainable
 from .core import HistoError
 
 # %% auto #0

@@ -9,6 +9,8 @@ from pathlib import Path
 import numpy as np, pandas as pd
 from .core import HistoError, atomic_path, atomic_write_text
 from .metrics import detection_metrics, roc_points, pr_points, METRIC_NAMES
+from .detector import score_dataset
+from .data import to_image
 
 # %% auto #0
 __all__ = ['PAPER_TABLE1', 'METHOD_ORDER', 'METHOD_LABELS', 'SCORE_LABELS', 'CONTAMINATION_RUN_KEYS', 'FLOOR_METHODS',
@@ -106,7 +108,6 @@ def read_scores(path) -> pd.DataFrame:
 # %% ../nbs/18_report.ipynb #ce2bab0d
 def score_to_file(detector, ds, path, bs:int=64, progress:bool=True, **meta) -> pd.DataFrame:
     "Score every patch of `ds` with `detector` and write `path` (+ sidecar with `detector.metadata()` and `meta`); returns the table."
-    from histo_i2i.detector import score_dataset
     df = score_dataset(detector, ds, bs=bs, progress=progress)
     write_scores(df, path, **detector.metadata(), **meta)
     return df
@@ -264,7 +265,6 @@ def show_rows(rows, titles, title=None):
     "Rows of N×3×H×W tensors in [-1, 1] as one image strip per row, each with its title; returns the figure."
     import matplotlib.pyplot as plt
     import torch
-    from histo_i2i.data import to_image
     fig, axes = plt.subplots(len(rows), 1, figsize=(1.3 * max(len(r) for r in rows), 1.4 * len(rows)), squeeze=False)
     for ax, r, t in zip(axes[:, 0], rows, titles):
         ax.imshow(to_image(torch.cat(list(r.detach().float().cpu()), 2))); ax.set_title(t, fontsize=9, loc='left'); ax.axis('off')

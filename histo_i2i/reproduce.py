@@ -7,7 +7,8 @@ from __future__ import annotations
 import json, time, os, sys, shutil, signal, threading, contextlib
 from pathlib import Path
 import pandas as pd
-from .core import HistoError, repo_root, atomic_path, atomic_write_text, checked_number, check_keys
+from .core import HistoError, repo_root, atomic_path, atomic_write_text, checked_number, check_keys, shared_data_dir, progress_mode
+from .camelyon16 import tile_camelyon16
 
 # %% auto #0
 __all__ = ['PAPER_STEPS', 'OPTIONAL_STEPS', 'ALL_STEPS', 'STEP_OUTPUTS', 'PROFILE_KEYS', 'PREPARE_BUILDERS', 'PREPARE_RECORD',
@@ -174,7 +175,6 @@ def _did_you_mean(name, names) -> str:
 def expand_placeholders(value, out_dir):
     "Replace `{out_dir}`, `{shared}` and `{repo}` in strings (recursively in lists and dicts)."
     if isinstance(value, str):
-        from histo_i2i.core import shared_data_dir
         for k, v in (('{out_dir}', out_dir), ('{shared}', shared_data_dir()), ('{repo}', profiles_dir().parent.parent)):
             value = value.replace(k, str(v))
         return value
@@ -185,7 +185,6 @@ def expand_placeholders(value, out_dir):
 def prepare_camelyon16(out, root='', patch_px:int=512, target_mpp:float|None=None, include_tumour_slides:bool=False,
                        n_workers:int=2, scheduler:str|None=None, progress:bool=False) -> Path:
     "Tile the CAMELYON16 tree at `root` into split manifests in `out` (resumable); the folder, or a `HistoError` naming what failed."
-    from histo_i2i.camelyon16 import tile_camelyon16
     if not root: raise HistoError(None, "the CAMELYON16 tree is not set: give --set root=DIR (a mini tree for a try: histo-i2i synth DIR --layout camelyon16)")
     rep = tile_camelyon16(root, out, patch_px=patch_px, target_mpp=target_mpp, include_tumour_slides=include_tumour_slides,
                           n_workers=n_workers, scheduler=scheduler or None, progress=progress)
@@ -261,7 +260,6 @@ def kernels_interruptible():
 def run_step(step:dict, kernel_name:str='python3', log_output:bool=False, progress:bool=True):
     "Execute one notebook with papermill; the executed notebook is renamed into place only on success."
     import papermill as pm
-    from histo_i2i.core import progress_mode
     out_dir = Path(step['out_dir']); out_dir.mkdir(parents=True, exist_ok=True)
     failed = Path(step['executed']).with_suffix('.failed.ipynb')
     import logging

@@ -13,7 +13,8 @@ from fastprogress.fastprogress import progress_bar
 from .layers import ConvBlock, ResBlock, MLP, equalized_lr
 from .similarity import lpips_distance, reconstruction_scores, reconstruction_maps
 from .detector import AnomalyDetector, register_method
-from .engine import TrainingConfig, Trainable, Step
+from .training import TrainingConfig, Step
+from .engine import Trainable
 
 # %% auto #0
 __all__ = ['ModulatedConv2d', 'StyledConv', 'ToRGB', 'MappingNetwork', 'Generator', 'MinibatchStd', 'Discriminator',

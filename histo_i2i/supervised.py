@@ -14,7 +14,8 @@ from .core import HistoError
 from .layers import ConvBlock
 from .data import dataset_labels
 from .detector import AnomalyDetector, register_method
-from .engine import TrainingConfig, Trainable, Step
+from .training import TrainingConfig, Step
+from .engine import Trainable
 
 # %% auto #0
 __all__ = ['DENSENET121_FILE', 'ARCHS', 'densenet121_weights_path', 'load_densenet_imagenet', 'SmallCNN', 'classifier',

@@ -19,7 +19,7 @@ from .annotations import Annotation, AnnotationError, read_asap_xml, check_insid
 __all__ = ['MASK_BYTES_PER_PX', 'MANIFEST_COLUMNS', 'CLASS_COLOURS', 'PatchGrid', 'patch_grid', 'low_res_image', 'SlideMasks',
            'load_annotations', 'slide_masks', 'block_fraction', 'grid_fractions', 'coverage_class', 'select_patches',
            'empty_manifest', 'tile_slide', 'tiling_settings', 'check_manifest', 'write_manifest', 'read_manifest',
-           'manifest_attrs', 'manifest_mismatch', 'read_patch', 'export_patches', 'show_patch_grid']
+           'manifest_attrs', 'settings_changes', 'manifest_mismatch', 'read_patch', 'export_patches', 'show_patch_grid']
 
 # %% ../nbs/05_tiling.ipynb #a0fa2188
 @dataclass
@@ -234,7 +234,7 @@ def manifest_attrs(path) -> dict:
     try: return json.loads(meta.get(b'PANDAS_ATTRS', b'{}'))
     except ValueError: return {}
 
-def _differences(old:dict, new:dict) -> list[str]:
+def settings_changes(old:dict, new:dict) -> list[str]:
     return [f"{k} {old.get(k)!r} -> {new.get(k)!r}" for k in sorted(set(old) | set(new)) if old.get(k) != new.get(k)]
 
 def manifest_mismatch(path, slide, annotation=None, settings=None) -> str|None:
@@ -247,7 +247,7 @@ def manifest_mismatch(path, slide, annotation=None, settings=None) -> str|None:
         raise HistoError(path, f"holds the manifest of another slide with the same name ({a['slide_identity'].get('path')}), "
                                f"not of {now['path']}; tile it into another output folder, or remove {Path(path).name} to replace it")
     if a['slide_identity'] != now: return "the slide file changed since it was tiled (size or modification time)"
-    diff = _differences(a['settings'], tiling_settings(**(settings or {})))
+    diff = settings_changes(a['settings'], tiling_settings(**(settings or {})))
     if diff: return "the tiling settings changed: " + ', '.join(diff)
     ann = file_identity(annotation) if annotation is not None else None
     if a.get('annotation_identity') != ann:

@@ -11,9 +11,10 @@ from .core import HistoError
 from .data import select_labels, load_batch, to_image
 from .similarity import ssim, ssim_map, lpips_distance, lpips_map
 from .detector import AnomalyDetector, register_method, to_memory_format
-from .engine import Trainable, Step
+from .training import Step
+from .engine import Trainable
 from .translation import TranslationConfig, TranslationGAN
-from .ssl import ssl_backbone, load_ssl_backbone, ssl_distance, ssl_map
+from .features import ssl_backbone, load_ssl_backbone, ssl_distance, ssl_map
 
 # %% auto #0
 __all__ = ['TranslationDetector', 'translation_grid']
