@@ -1015,5 +1015,7 @@ d = { 'settings': { 'branch': 'main',
                                                                                                                        'histo_i2i/translation_detector.py'),
                                                 'histo_i2i.translation_detector.TranslationDetector.translations': ( 'translation_detector.html#translationdetector.translations',
                                                                                                                      'histo_i2i/translation_detector.py'),
+                                                'histo_i2i.translation_detector.ssim_duplicate': ( 'translation_detector.html#ssim_duplicate',
+                                                                                                   'histo_i2i/translation_detector.py'),
                                                 'histo_i2i.translation_detector.translation_grid': ( 'translation_detector.html#translation_grid',
                                                                                                      'histo_i2i/translation_detector.py')}}}
