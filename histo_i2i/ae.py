@@ -42,6 +42,8 @@ def autoencoder(width:int=32, n_down:int=3, bottleneck:int=16) -> nn.Sequential:
 class AEDetector(Trainable, AnomalyDetector):
     "Convolutional autoencoder trained on healthy patches; scores 1 − SSIM and mean squared error against the reconstruction."
     score_names, config_class, input_policy = ('ssim', 'mse'), AEConfig, 'native'
+    label, score_labels, table_order = 'Plain autoencoder', {'mse': 'MSE'}, 4
+    tiny = dict(size=32, width=4, n_down=2, batch_size=4)
     def __init__(self, config=None, device=None, **kw):
         super().__init__(config, device, **kw)
         c = self.config

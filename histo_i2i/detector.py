@@ -83,6 +83,13 @@ class AnomalyDetector:
     config_class = DetectorConfig
     input_policy: str = 'native'
     train_labels: tuple = (0,)
+    # what a method declares about itself; the report, reproduce and the tests read it here, by looping over `METHODS`
+    label: str = ''              # its name in tables and figures ('' = the method name)
+    score_labels: dict = {}      # score -> its label in tables where it is not the generic one ('' = the method's label alone)
+    table_order: int = 100       # rank of its rows in tables, after the paper's rows
+    role: str = 'baseline'       # 'proposed', 'supervised', 'baseline' (unsupervised) or 'floor' (learns nothing)
+    paper_step: str = ''         # the paper notebook that writes its scores_<method>.csv ('' = none)
+    tiny: dict = {}              # settings of a smoke-test model that trains in seconds on 32-px patches (the tests use it)
 
     def __init__(self, config=None, device=None, **kwargs):
         if config is None: config = self.config_class(**kwargs)
@@ -224,6 +231,7 @@ class ColourConfig:
 class ColourDetector(AnomalyDetector):
     "Mahalanobis distance of a patch's mean colour to healthy patches' (a sanity floor)."
     score_names = ('colour',)
+    label, score_labels, table_order, role = 'Colour floor', {'colour': ''}, 7, 'floor'
     config_class = ColourConfig
 
     def __init__(self, config=None, device=None, **kwargs):
@@ -278,6 +286,7 @@ class BlurConfig:
 class BlurDetector(AnomalyDetector):
     "1 − SSIM between a patch and its Gaussian blur (a floor that learns nothing)."
     score_names, config_class = ('ssim',), BlurConfig
+    label, table_order, role = 'Blur floor', 9, 'floor'
     def fit(self, train=None, **kwargs): return self
     def blurred(self, x):
         from torchvision.transforms.functional import gaussian_blur

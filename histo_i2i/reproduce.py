@@ -9,26 +9,29 @@ from pathlib import Path
 import pandas as pd
 from .core import HistoError, repo_root, atomic_path, atomic_write_text, checked_number, check_keys, shared_data_dir, progress_mode
 from .camelyon16 import tile_camelyon16
+from .detector import METHODS
 
 # %% auto #0
 __all__ = ['PAPER_STEPS', 'OPTIONAL_STEPS', 'ALL_STEPS', 'STEP_OUTPUTS', 'PROFILE_KEYS', 'PREPARE_BUILDERS', 'PREPARE_RECORD',
-           'profiles_dir', 'list_profiles', 'load_profile', 'parse_overrides', 'paper_dir', 'notebook_parameters',
-           'check_parameter', 'plan_steps', 'expand_placeholders', 'prepare_camelyon16', 'prepare_data',
-           'step_finished', 'kernels_interruptible', 'run_step', 'reproduce']
+           'step_outputs', 'profiles_dir', 'list_profiles', 'load_profile', 'parse_overrides', 'paper_dir',
+           'notebook_parameters', 'check_parameter', 'plan_steps', 'expand_placeholders', 'prepare_camelyon16',
+           'prepare_data', 'step_finished', 'kernels_interruptible', 'run_step', 'reproduce']
 
 # %% ../nbs/20_reproduce.ipynb #f4c37b04
 PAPER_STEPS = ('01_preprocessing', '02_translation', '03_baselines', '04_evaluation', '05_slide_heatmap', '06_slides')
 OPTIONAL_STEPS = ('07_contamination',)     # run only when named (--steps) or listed in a profile's steps
 ALL_STEPS = PAPER_STEPS + OPTIONAL_STEPS
-STEP_OUTPUTS = {
+STEP_OUTPUTS = {   # the files a step writes besides the methods' score files (`step_outputs`)
     '01_preprocessing': ['figure2.png'],
-    '02_translation':   ['scores_translation.csv'],
-    '03_baselines':     ['scores_fanogan.csv', 'scores_stylegan2.csv', 'scores_supervised.csv'],
     '04_evaluation':    ['table.csv', 'table.md', 'figure3.png', 'curves.png'],
     '05_slide_heatmap': ['heatmap.png'],
     '06_slides':        ['slides.csv', 'froc.csv', 'froc.png'],
     '07_contamination': ['contamination.csv', 'contamination.png'],
 }
+
+def step_outputs(step:str) -> list[str]:
+    "The files a step writes by default: its own, and `scores_<method>.csv` of each method whose `paper_step` it is."
+    return STEP_OUTPUTS.get(step, []) + [f'scores_{m}.csv' for m in METHODS if METHODS[m].paper_step == step]
 
 PROFILE_KEYS = ('description', 'name', 'parameters', 'notebooks', 'steps', 'outputs', 'prepare')   # a profile's top-level keys
 
@@ -152,7 +155,7 @@ def plan_steps(profile='demo', overrides=None, out_dir=None, steps=None, noteboo
         params['out_dir'] = str(out_dir)
         plan.append(dict(step=step, notebook=nb, parameters=params, out_dir=out_dir,
                          executed=out_dir/f'{step}.ipynb',
-                         outputs=[out_dir/o for o in prof['outputs'].get(step, STEP_OUTPUTS.get(step, []))]))
+                         outputs=[out_dir/o for o in prof['outputs'].get(step, step_outputs(step))]))
     declared_anywhere = {n for s in ALL_STEPS if (notebooks_dir/f'{s}.ipynb').exists() for n in notebook_parameters(notebooks_dir/f'{s}.ipynb')}
     stray = sorted(set(prof['parameters']) - declared_anywhere)
     if stray: raise HistoError(prof.get('path'), f"the profile's parameters {stray} are declared by no notebook"

@@ -95,6 +95,8 @@ def knn_distance(z, bank, k:int=5) -> torch.Tensor:
 class SSLDetector(Trainable, AnomalyDetector):
     "SimCLR backbone trained on healthy patches; scores the k-NN cosine distance of a patch's embedding to healthy training embeddings."
     score_names, config_class, input_policy = ('knn',), SSLConfig, 'native'
+    label, score_labels, table_order = 'SSL features', {'knn': 'k-NN (self-supervised backbone)'}, 5
+    tiny = dict(size=32, width=4, batch_size=4, n_stages=2, proj_dim=8)
     def __init__(self, config=None, device=None, **kw):
         super().__init__(config, device, **kw)
         c = self.config

@@ -32,6 +32,11 @@ class TranslationDetector(Trainable, AnomalyDetector):
     score_names = ('ssim', 'lpips', 'ssim_exemplar_min', 'ssim_exemplar_mean', 'ssim_own', 'ssim_random')
     ssl_score_names = ('ssl', 'ssl_own', 'ssl_random')   # added when the model has a self-supervised backbone (`ssl_model`)
     config_class = TranslationConfig
+    label, table_order, role, paper_step = 'Proposed', 1, 'proposed', '02_translation'
+    score_labels = dict(ssim_own='SSIM, own style', ssim_random='SSIM, random styles', ssim_exemplar_min='SSIM, closest exemplar',
+                        ssim_exemplar_mean='SSIM, mean over exemplars', ssl='SSL distance (self-supervised backbone)',
+                        ssl_own='SSL distance, own style (self-supervised backbone)', ssl_random='SSL distance, random styles (self-supervised backbone)')
+    tiny = dict(size=32, width=8, batch_size=4, d_width=8, n_res=1, mlp_dim=16, d_scales=1, n_exemplars=2, lpips_backbone='random')
     input_policy = 'native'
     batch_chunks = 2
 
