@@ -43,11 +43,12 @@ def main(argv=None):
     rows, full = [], {}
     for search in a.searches.split(','):
         det.config = dataclasses.replace(base, exemplar_search=search)
+        det.score_names = det.score_names_for(dataclasses.asdict(det.config))   # a cheap search scores the closest exemplar under its own name
         t0 = time.perf_counter()
         df = score_dataset(det, ds, bs=a.batch_size, progress=False)
         dt = time.perf_counter() - t0
-        if 'ssim' not in full:     # every choice also scores ssim_exemplar_min, with the full search
-            full['ssim'] = detection_metrics(df.label.values, df['score_ssim_exemplar_min'].values, n_boot=0)['auc']
+        if 'ssim' not in full:     # a cheap search also scores the full search's closest exemplar, as ssim_exemplar_min
+            full['ssim'] = detection_metrics(df.label.values, df['score_ssim_exemplar_min' if 'score_ssim_exemplar_min' in df else 'score_ssim'].values, n_boot=0)['auc']
         for score in ('ssim', 'lpips'):
             m = detection_metrics(df.label.values, df[f'score_{score}'].values, n_boot=a.n_boot)
             if search == 'full': full[score] = m['auc']

@@ -9,7 +9,8 @@ import torch, torch.nn as nn, torch.nn.functional as F
 from .layers import ConvBlock, DownBlock, UpBlock, init_weights
 from .similarity import reconstruction_scores, reconstruction_maps
 from .detector import AnomalyDetector, register_method
-from .engine import TrainingConfig, Trainable, Step
+from .training import TrainingConfig, Step
+from .engine import Trainable
 from .core import HistoError
 
 # %% auto #0
@@ -46,6 +47,8 @@ def autoencoder(width:int=32, n_down:int=3, bottleneck:int=16) -> nn.Sequential:
 class AEDetector(Trainable, AnomalyDetector):
     "Convolutional autoencoder trained on healthy patches; scores 1 − SSIM and mean squared error against the reconstruction."
     score_names, config_class, input_policy = ('ssim', 'mse'), AEConfig, 'native'
+    label, score_labels, table_order = 'Plain autoencoder', {'mse': 'MSE'}, 4
+    tiny = dict(size=32, width=4, n_down=2, batch_size=4)
     def __init__(self, config=None, device=None, **kw):
         super().__init__(config, device, **kw)
         c = self.config

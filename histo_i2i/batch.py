@@ -7,12 +7,15 @@ from __future__ import annotations
 import os, json, time, uuid
 from pathlib import Path
 import numpy as np, pandas as pd
-from .core import HistoError, atomic_path, atomic_write_text, checked_number, visible_files, input_differences
+from .core import HistoError, atomic_path, atomic_write_text, checked_number, visible_files, progress, input_differences
+from .tiling import tile_slide, write_manifest, manifest_mismatch, tiling_settings, read_patch
+from .synth import TISSUE_VERSION, make_synthetic_slide
+from .slide import Slide
 
 # %% auto #0
 __all__ = ['SLIDE_SUFFIXES', 'REPORT_COLUMNS', 'DEMO_MPP', 'report_row', 'manifest_path', 'tile_one_slide', 'find_slides',
-           'annotation_for', 'worker_threads', 'local_cluster', 'run_jobs', 'write_report', 'output_folder',
-           'run_slide_batch', 'tile_slides', 'make_demo_dataset']
+           'annotation_for', 'job_progress', 'worker_threads', 'local_cluster', 'run_jobs', 'write_report',
+           'output_folder', 'run_slide_batch', 'tile_slides', 'make_demo_dataset']
 
 # %% ../nbs/06_batch.ipynb #97cc80c2
 SLIDE_SUFFIXES = ('.svs', '.tif', '.tiff', '.ndpi', '.mrxs', '.scn', '.vms', '.vmu', '.bif', '.svslide', '.dcm')
@@ -28,7 +31,6 @@ def manifest_path(out_dir, slide) -> Path:
 
 def tile_one_slide(slide, manifest, annotation=None, tile_kwargs=None) -> dict:
     "Tile one slide and write its manifest; returns a report row (status 'done' or 'failed' with the error), never raises."
-    from histo_i2i.tiling import tile_slide, write_manifest
     t0 = time.time()
     row = report_row(slide, manifest=manifest)
     try:
@@ -64,8 +66,7 @@ def annotation_for(slide, annotations=None):
     return xml if xml.exists() else None
 
 # %% ../nbs/06_batch.ipynb #be2af9f4
-def _progress(it, total, show):
-    from histo_i2i.core import progress
+def job_progress(it, total, show):
     return progress(it, total=total, unit='jobs', show=show)
 
 def _n_rows(path) -> int|None:
@@ -102,7 +103,7 @@ def run_jobs(fn, jobs:dict, *, failed, cost:dict|None=None, scheduler=None, n_wo
     order = sorted(jobs, key=lambda k: -(cost or {}).get(k, 0))
     if not order: return
     if n_workers == 0 and scheduler is None:
-        for k in _progress(order, len(order), progress): yield k, fn(*jobs[k])
+        for k in job_progress(order, len(order), progress): yield k, fn(*jobs[k])
         return
     from distributed import as_completed
     cluster = local_cluster(n_workers, threads_per_worker) if scheduler is None else None
@@ -111,7 +112,7 @@ def run_jobs(fn, jobs:dict, *, failed, cost:dict|None=None, scheduler=None, n_wo
             run = uuid.uuid4().hex[:8]
             futs = {client.submit(fn, *jobs[k], pure=False, priority=len(order) - rank, key=f"{name}-{k}-{run}"): k
                     for rank, k in enumerate(order)}
-            for f in _progress(as_completed(futs), len(futs), progress):
+            for f in job_progress(as_completed(futs), len(futs), progress):
                 k = futs[f]
                 try: res = f.result()
                 except Exception as e: res = failed(k, f"{type(e).__name__}: {e}")   # the worker itself died
@@ -189,7 +190,6 @@ def run_slide_batch(slides, out_dir, task, job, *, check, row, outputs, columns,
 def tile_slides(slides, out_dir, *, annotations=None, scheduler=None, n_workers=2, threads_per_worker=1,
                 connect_timeout:float=10, progress=True, **tile_kwargs) -> pd.DataFrame:
     "Tile many slides in parallel with dask; resumable; failures recorded. Returns the report (merged into `out_dir/report.csv`)."
-    from histo_i2i.tiling import manifest_mismatch, tiling_settings
     tiling_settings(**tile_kwargs)                                        # unknown settings fail before any work
     def check(s):
         m = manifest_path(out_dir, s)
@@ -208,7 +208,6 @@ DEMO_MPP = 1.0   # µm per pixel of the demo slides (unless target_mpp is given)
 
 def _demo_done(root, params):
     "Whether `root` holds a finished demo dataset of these settings, drawn by this version of the synthetic tissue."
-    from histo_i2i.synth import TISSUE_VERSION
     f = Path(root)/'demo_dataset.json'
     try: rec = json.loads(f.read_text())
     except Exception: return False
@@ -216,7 +215,6 @@ def _demo_done(root, params):
 
 def _demo_slides(root, **settings) -> dict:
     "The record of what the demo slides are drawn with (`settings` and the synthetic tissue's version); slides and patches drawn otherwise are removed, to be drawn anew."
-    from histo_i2i.synth import TISSUE_VERSION
     want, rec = dict(settings, tissue_version=TISSUE_VERSION), Path(root)/'slides'/'slides.json'
     try: have = json.loads(rec.read_text())
     except Exception: have = None
@@ -229,9 +227,6 @@ def make_demo_dataset(root, *, n_slides=4, slide_px=2048, patch_px=64, target_mp
                       progress=True) -> Path:
     "Synthetic slides -> tiling -> PNG patches in PCam layout: root/train/0, root/valid/0, root/valid/1 (+ manifest.csv)."
     from PIL import Image
-    from histo_i2i.synth import make_synthetic_slide
-    from histo_i2i.tiling import tile_slide, read_patch
-    from histo_i2i.slide import Slide
     root = Path(root)
     params = dict(n_slides=n_slides, slide_px=slide_px, patch_px=patch_px, target_mpp=target_mpp, seed=seed, max_per_class=max_per_class)
     if _demo_done(root, params): return root
@@ -239,7 +234,7 @@ def make_demo_dataset(root, *, n_slides=4, slide_px=2048, patch_px=64, target_mp
     drawn = _demo_slides(root, n_slides=n_slides, slide_px=slide_px, mpp=target_mpp or DEMO_MPP, seed=seed)
     n_train = n_slides // 2
     rows, sources = [], []   # tiling rows kept aside: a column of row tuples does not survive pandas indexing
-    for k in _progress(range(n_slides), n_slides, progress):
+    for k in job_progress(range(n_slides), n_slides, progress):
         train = k < n_train
         sp = root/'slides'/f"demo_{k:02d}.tif"
         geo_seed = seed * 1000 + k
@@ -262,7 +257,7 @@ def make_demo_dataset(root, *, n_slides=4, slide_px=2048, patch_px=64, target_mp
         man = man.loc[np.sort(np.concatenate(keep))].reset_index(drop=True)
     paths, slides = [], {}
     try:
-        for r in _progress(list(man.itertuples(index=False)), len(man), progress):
+        for r in job_progress(list(man.itertuples(index=False)), len(man), progress):
             p = root/r.split/str(r.label)/f"{Path(r.slide).stem}_x{r.x}_y{r.y}.png"
             if not p.exists():
                 s = slides.get(r.slide) or slides.setdefault(r.slide, Slide(root/'slides'/r.slide))

@@ -8,7 +8,10 @@ import csv, json, os, shutil
 from pathlib import Path
 import numpy as np, pandas as pd
 from .core import HistoError, atomic_write_text, checked_number, visible_files
-from .batch import DEMO_MPP, _progress
+from .batch import DEMO_MPP, job_progress, tile_slides
+from .annotations import read_asap_xml
+from .synth import TISSUE_VERSION, make_synthetic_slide
+from .tiling import read_manifest, write_manifest
 
 # %% auto #0
 __all__ = ['TRAIN_NORMAL', 'TRAIN_TUMOUR', 'TRAIN_XML', 'TEST_IMAGES', 'TEST_XML', 'REFERENCE', 'C16_SUFFIXES', 'C16_COLUMNS',
@@ -109,7 +112,6 @@ def tree_paths(root, name, split, label) -> tuple[Path, Path|None]:
 TREE_RECORD = 'camelyon16_tree.json'
 
 def _lesion_type(xml, mpp) -> str:
-    from histo_i2i.annotations import read_asap_xml
     span = max((np.ptp(a.coords, 0).max() for a in read_asap_xml(xml) if a.is_tumour), default=0.)
     return 'Macro' if span * mpp > 2000 else 'Micro'
 
@@ -129,7 +131,6 @@ def _tree_params(root, params):
 
 def _redraw_stale(root, plan) -> bool:
     "Remove the slides, annotations and reference.csv of a tree drawn by another version of the synthetic tissue, saying so; True when it did."
-    from histo_i2i.synth import TISSUE_VERSION
     try: have = json.loads((root/TREE_RECORD).read_text()).get('tissue_version')
     except (OSError, ValueError): return False
     if have == TISSUE_VERSION: return False
@@ -143,7 +144,6 @@ def _redraw_stale(root, plan) -> bool:
 def make_camelyon16_tree(out, n_slides:int=6, slide_px:int=1536, seed:int=0, mpp:float=DEMO_MPP, tumour_size:float=0.55,
                          progress:bool=True) -> Path:
     "Write (or complete) a mini CAMELYON16 tree of `n_slides` synthetic `slide_px`² slides at `mpp` µm/px under `out`; returns its path."
-    from histo_i2i.synth import make_synthetic_slide, TISSUE_VERSION
     root = Path(out)
     plan = camelyon16_plan(n_slides)
     params = dict(n_slides=int(n_slides), slide_px=int(checked_number(slide_px, 'slide_px (slide side in pixels)', integer=True, low=256)),
@@ -153,7 +153,7 @@ def make_camelyon16_tree(out, n_slides:int=6, slide_px:int=1536, seed:int=0, mpp
     if not _redraw_stale(root, plan) and complete: return root
     atomic_write_text(root/TREE_RECORD, json.dumps(dict(params=params, tissue_version=TISSUE_VERSION, complete=False), indent=1))
     part = root/'.partial'
-    for k in _progress(range(len(plan)), len(plan), progress):
+    for k in job_progress(range(len(plan)), len(plan), progress):
         name, split, label = plan.iloc[k]
         tif, xml = tree_paths(root, name, split, label)
         if tif.exists(): continue
@@ -173,7 +173,6 @@ def make_camelyon16_tree(out, n_slides:int=6, slide_px:int=1536, seed:int=0, mpp
 # %% ../nbs/06a_camelyon16.ipynb #32de3b3d
 def _set_split(manifest, split):
     "Give the manifest at `manifest` a `split` column (rewritten atomically, its recorded settings kept) unless it has it already."
-    from histo_i2i.tiling import read_manifest, write_manifest
     df = read_manifest(manifest)
     if 'split' in df.columns and (df['split'] == split).all(): return
     df['split'] = split
@@ -182,7 +181,6 @@ def _set_split(manifest, split):
 def tile_camelyon16(root, out_dir, *, patch_px:int=256, target_mpp:float|None=None, include_tumour_slides:bool=False, exclude=(),
                     scheduler=None, n_workers:int=2, progress:bool=True, **tile_kwargs) -> pd.DataFrame:
     "Tile a CAMELYON16 tree into `out_dir/<name>.parquet` manifests with a `split` column; returns the slides with their tiling status."
-    from histo_i2i.batch import tile_slides
     slides = camelyon16_slides(root, exclude)
     use = slides[(slides.split == 'test') | (slides.label == 0) | include_tumour_slides].reset_index(drop=True)
     ann = {Path(s).stem: a for s, a in zip(use.slide, use.annotation) if a}

@@ -10,7 +10,7 @@ from .core import HistoError, seed_everything, checked_number, parse_overrides
 
 def _methods():
     "The method registry, imported when a command needs it (commands that read slides never load torch)."
-    from histo_i2i.detector import METHODS
+    from histo_i2i.detector import METHODS   # optional: loaded by the command that needs it (slide commands never load torch)
     return METHODS
 
 class _Later(str):
@@ -175,7 +175,7 @@ def detector_kwargs(cls, args, opts=()) -> dict:
 
 # %% ../nbs/21_cli.ipynb #76796c66
 def cmd_tile(args) -> int:
-    from histo_i2i.batch import tile_slides
+    from histo_i2i.batch import tile_slides   # optional: loaded by the command that needs it (slide commands never load torch)
     kw = dict(patch_px=args.patch_px, tumour_groups=args.tumour_groups, exclude_groups=args.exclude_groups)
     if args.mpp is not None: kw['target_mpp'] = args.mpp
     if args.slide_mpp is not None: kw['mpp'] = args.slide_mpp
@@ -183,7 +183,7 @@ def cmd_tile(args) -> int:
                          connect_timeout=args.connect_timeout, **kw)
     print(report.to_string(index=False))
     if args.export:
-        from histo_i2i.tiling import read_manifest, export_patches
+        from histo_i2i.tiling import read_manifest, export_patches   # optional: loaded by the command that needs it (slide commands never load torch)
         for m in report.loc[report.status != 'failed', 'manifest']:
             export_patches(read_manifest(m), Path(args.out)/'patches')
     return _report_failures(report)
@@ -202,8 +202,8 @@ def _check_out_file(out, what='--out') -> Path:
     return p
 
 def cmd_train(args) -> int:
-    from histo_i2i.data import patch_dataset
-    from histo_i2i.engine import Trainable
+    from histo_i2i.data import patch_dataset   # optional: loaded by the command that needs it (slide commands never load torch)
+    from histo_i2i.engine import Trainable   # optional: loaded by the command that needs it (slide commands never load torch)
     cls = _methods()[args.method]
     kw = detector_kwargs(cls, args, args.opt)
     if 'minutes' in kw and 'iters' not in kw and 'iters' in {f.name for f in dataclasses.fields(cls.config_class)}:
@@ -220,9 +220,9 @@ def cmd_train(args) -> int:
     return 0
 
 def cmd_score(args) -> int:
-    from histo_i2i.data import patch_dataset
-    from histo_i2i.detector import load_detector
-    from histo_i2i.report import score_to_file
+    from histo_i2i.data import patch_dataset   # optional: loaded by the command that needs it (slide commands never load torch)
+    from histo_i2i.detector import load_detector   # optional: loaded by the command that needs it (slide commands never load torch)
+    from histo_i2i.report import score_to_file   # optional: loaded by the command that needs it (slide commands never load torch)
     out = _check_out_file(args.out)
     det = load_detector(args.model, device=args.device)
     ds = patch_dataset(args.data, split=args.split, labels=(0, 1), limit=args.limit)
@@ -247,10 +247,10 @@ def read_labels(path) -> dict:
 
 def _one_heatmap(args, slide) -> int:
     "The heatmap of one slide into the image `args.out` (every score), its patch scores beside it."
-    from histo_i2i.detector import load_detector
-    from histo_i2i.heatmap import heatmap_files
-    from histo_i2i.tiling import load_annotations
-    from histo_i2i.slide import Slide
+    from histo_i2i.detector import load_detector   # optional: loaded by the command that needs it (slide commands never load torch)
+    from histo_i2i.heatmap import heatmap_files   # optional: loaded by the command that needs it (slide commands never load torch)
+    from histo_i2i.tiling import load_annotations   # optional: loaded by the command that needs it (slide commands never load torch)
+    from histo_i2i.slide import Slide   # optional: loaded by the command that needs it (slide commands never load torch)
     try: out = image_path(args.out)
     except argparse.ArgumentTypeError as e: raise HistoError(None, f"--out: {e}") from None
     ann = _annotation_for(args, slide)
@@ -268,7 +268,7 @@ def _one_heatmap(args, slide) -> int:
 
 def _annotation_for(args, slide):
     "The annotation of `slide`: `--annotation` when given, else `<stem>.xml` beside it (`batch.annotation_for`, as for a batch)."
-    from histo_i2i.batch import annotation_for
+    from histo_i2i.batch import annotation_for   # optional: loaded by the command that needs it (slide commands never load torch)
     return annotation_for(slide, {Path(slide).stem: args.annotation} if args.annotation else None)
 
 def _tiling_kwargs(args) -> dict:
@@ -278,7 +278,7 @@ def _tiling_kwargs(args) -> dict:
     return kw
 
 def cmd_heatmap(args) -> int:
-    from histo_i2i.heatmap import heatmap_slides
+    from histo_i2i.heatmap import heatmap_slides   # optional: loaded by the command that needs it (slide commands never load torch)
     if args.slide:
         if args.slides: raise HistoError(args.slide, "give either --slide (one slide, --out an image) or SLIDES (a batch, --out a folder), not both")
         return _one_heatmap(args, args.slide)
@@ -302,7 +302,7 @@ def cmd_heatmap(args) -> int:
     return _report_failures(report)
 
 def cmd_reproduce(args) -> int:
-    from histo_i2i.reproduce import reproduce
+    from histo_i2i.reproduce import reproduce   # optional: loaded by the command that needs it (slide commands never load torch)
     report = reproduce(args.profile, overrides=args.overrides, out_dir=args.out, redo=args.redo, steps=args.steps, keep_going=args.keep_going)
     print(report.drop(columns='error').to_string(index=False))
     print(f"outputs in {report.attrs.get('out_dir')}")
@@ -314,13 +314,13 @@ def cmd_reproduce(args) -> int:
 def cmd_synth(args) -> int:
     kw = {k: v for k, v in dict(n_slides=args.slides, slide_px=args.slide_px, seed=args.seed, mpp=args.mpp).items() if v is not None}
     if args.layout == 'camelyon16':
-        from histo_i2i.camelyon16 import make_camelyon16_tree, camelyon16_slides
+        from histo_i2i.camelyon16 import make_camelyon16_tree, camelyon16_slides   # optional: loaded by the command that needs it (slide commands never load torch)
         t = camelyon16_slides(make_camelyon16_tree(args.out, **kw))
         n = t.groupby(['split', 'label']).size()
         print(f"CAMELYON16 tree in {args.out}: training {n.get(('train', 0), 0)} normal + {n.get(('train', 1), 0)} tumour slides, "
               f"testing {n.get(('test', 0), 0)} normal + {n.get(('test', 1), 0)} tumour slides")
     else:
-        from histo_i2i.batch import make_demo_dataset
+        from histo_i2i.batch import make_demo_dataset   # optional: loaded by the command that needs it (slide commands never load torch)
         if 'mpp' in kw: kw['target_mpp'] = kw.pop('mpp')
         root = make_demo_dataset(args.out, **kw)
         counts = json.loads((root/'demo_dataset.json').read_text())['counts']

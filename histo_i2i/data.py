@@ -10,7 +10,9 @@ import numpy as np
 import pandas as pd
 import torch, torch.nn.functional as F
 from PIL import Image
-from .core import HistoError, visible_files, checked_number, is_temporary, check_allocation, human_bytes
+from .core import HistoError, visible_files, checked_number, is_temporary, check_allocation, human_bytes, available_memory, MEMORY_SHARE
+from .tiling import read_patch, read_manifest, check_manifest
+from .batch import make_demo_dataset
 
 # %% auto #0
 __all__ = ['IMAGE_EXTS', 'INPUT_POLICIES', 'PCAM_LABELS', 'PCAM_H5', 'SELECTION_LABEL', 'MIXED_SIZES_FIX',
@@ -251,7 +253,6 @@ class ManifestPatchDataset(PatchDataset):
         super().__init__(ids, labels, size=size, crop=crop)
 
     def read(self, i):
-        from histo_i2i.tiling import read_patch   # keeps a few slides open per process
         try: arr = read_patch(self.rows.iloc[int(i)])
         except HistoError: raise
         except Exception as e: raise HistoError(self.paths[i], f"cannot read patch ({type(e).__name__}: {e})") from e
@@ -261,7 +262,6 @@ class ManifestPatchDataset(PatchDataset):
     def _take(self, idx): self.rows = self.rows.iloc[idx].reset_index(drop=True)
 
 def _read_manifests(manifests) -> pd.DataFrame:
-    from histo_i2i.tiling import read_manifest, check_manifest
     if isinstance(manifests, pd.DataFrame): return check_manifest(manifests)
     if isinstance(manifests, (str, Path)): manifests = [manifests]
     dfs = []
@@ -376,7 +376,6 @@ def contamination_source(data, tumour=None, split:str='train', build_dir=None) -
     except HistoError as e: why = e.problem
     meta = Path(data)/'demo_dataset.json' if not tumour and not isinstance(data, (list, tuple, pd.DataFrame)) else None
     if meta is not None and meta.is_file():
-        from histo_i2i.batch import make_demo_dataset
         params = json.loads(meta.read_text())['params']
         out = Path(build_dir or Path(data).parent/f'{Path(data).name}_tumour')
         root = make_demo_dataset(out, **{**params, 'n_slides': 2, 'seed': params['seed'] + 1}, progress=False)
@@ -426,7 +425,6 @@ def fitting_batch_size(bs:int, item_bytes:int, option:str='--batch-size') -> int
     try: check_allocation(per * bs, f"{option} {bs}", fix='')
     except HistoError as e:
         check_allocation(per, f"one patch ({human_bytes(item_bytes)} as input)", fix="score smaller patches or free memory")
-        from histo_i2i.core import available_memory, MEMORY_SHARE
         fit = max(1, int(MEMORY_SHARE * available_memory() // per))
         import warnings
         warnings.warn(f"{e.problem}; working in batches of {fit} instead", MemoryWarning)

@@ -4,71 +4,21 @@
 
 # %% ../nbs/10_detector.ipynb #8d60af64
 from __future__ import annotations
-import contextlib, dataclasses, functools, importlib, math, pickle
+import contextlib, dataclasses, functools, importlib, math
 from collections.abc import Mapping
 from pathlib import Path
 import numpy as np
 import pandas as pd
 import torch
-from .core import HistoError, atomic_path, default_device
+from .core import HistoError, atomic_path, default_device, progress as progress_over
 from .data import fit_input, iter_batches, dataset_labels
+from .checkpoint import CHECKPOINT_NAME, save_checkpoint, load_checkpoint
+from .similarity import available_lpips_backbone, lpips_model, reconstruction_scores, reconstruction_maps
 
 # %% auto #0
-__all__ = ['CHECKPOINT_NAME', 'METHOD_MODULES', 'METHODS', 'SCORE_LOAD_PIXELS', 'save_checkpoint', 'load_checkpoint',
-           'bf16_supported', 'autocast_context', 'to_memory_format', 'MethodRegistry', 'register_method',
-           'DetectorConfig', 'AnomalyDetector', 'load_detector', 'ColourConfig', 'ColourDetector', 'BlurConfig',
-           'BlurDetector', 'score_dataset']
-
-# %% ../nbs/10_detector.ipynb #54997fe4
-CHECKPOINT_NAME = 'checkpoint.pt'
-
-def _check_plain(v, where):
-    "Raise unless `v` is made of plain Python values (str, numbers, bool, None, lists, tuples, dicts with str keys)."
-    if v is None or isinstance(v, (str, bool, int, float)): return
-    if isinstance(v, (list, tuple)):
-        for i, e in enumerate(v): _check_plain(e, f"{where}[{i}]")
-        return
-    if isinstance(v, dict):
-        for k, e in v.items():
-            if not isinstance(k, (str, int)): raise HistoError(None, f"checkpoint config key {where}.{k!r} is not a string")
-            _check_plain(e, f"{where}.{k}")
-        return
-    raise HistoError(None, f"checkpoint config value {where} is a {type(v).__name__}; only plain Python values are allowed")
-
-def _plain(v):
-    "Convert numpy scalars/arrays and Paths inside `v` to plain Python values."
-    if isinstance(v, dict): return {k: _plain(e) for k, e in v.items()}
-    if isinstance(v, (list, tuple)): return type(v)(_plain(e) for e in v)
-    if isinstance(v, Path): return str(v)
-    if isinstance(v, np.generic): return v.item()
-    if isinstance(v, np.ndarray): return v.tolist()
-    return v
-
-def save_checkpoint(path, state:dict, config:dict, step:int=0) -> Path:
-    "Write `state` (tensors / dicts of tensors), plain `config` and `step` to `path` atomically."
-    config = _plain(dict(config))
-    _check_plain(config, 'config')
-    if not isinstance(state, dict): raise HistoError(path, "checkpoint state must be a dict of tensors or state dicts")
-    path = Path(path)
-    with atomic_path(path) as tmp:
-        torch.save({'state': state, 'config': config, 'step': int(step)}, tmp)
-    return path
-
-def load_checkpoint(path, device='cpu') -> dict:
-    "Read a checkpoint (a file, or a run folder holding `checkpoint.pt`): dict with 'state', 'config', 'step'."
-    path = Path(path)
-    if path.is_dir() or (not path.exists() and path.suffix == ''): path = path / CHECKPOINT_NAME
-    if not path.is_file(): raise HistoError(path, "checkpoint not found")
-    try: ck = torch.load(path, map_location=device, weights_only=True)
-    except pickle.UnpicklingError as e:
-        if 'unsupported global' not in str(e).lower(): raise HistoError(path, "cannot read checkpoint (not a file written by torch.save)") from None
-        raise HistoError(path, "holds Python objects other than tensors and plain values (code that would run on loading), "
-                               "so it was not loaded; load only checkpoints written by histo_i2i that you trust") from None
-    except Exception as e: raise HistoError(path, f"cannot read checkpoint ({type(e).__name__}: {str(e).splitlines()[0][:200] if str(e) else ''})") from e
-    if not (isinstance(ck, dict) and isinstance(ck.get('config'), dict) and 'state' in ck):
-        raise HistoError(path, "not a histo_i2i checkpoint (expected a dict with 'state' and 'config')")
-    ck.setdefault('step', 0)
-    return ck
+__all__ = ['METHOD_MODULES', 'METHODS', 'SCORE_LOAD_PIXELS', 'bf16_supported', 'autocast_context', 'to_memory_format',
+           'MethodRegistry', 'register_method', 'DetectorConfig', 'AnomalyDetector', 'load_detector', 'ColourConfig',
+           'ColourDetector', 'BlurConfig', 'BlurDetector', 'score_dataset']
 
 # %% ../nbs/10_detector.ipynb #fc4cf158
 @functools.lru_cache(maxsize=None)
@@ -133,6 +83,13 @@ class AnomalyDetector:
     config_class = DetectorConfig
     input_policy: str = 'native'
     train_labels: tuple = (0,)
+    # what a method declares about itself; the report, reproduce and the tests read it here, by looping over `METHODS`
+    label: str = ''              # its name in tables and figures ('' = the method name)
+    score_labels: dict = {}      # score -> its label in tables where it is not the generic one ('' = the method's label alone)
+    table_order: int = 100       # rank of its rows in tables, after the paper's rows
+    role: str = 'baseline'       # 'proposed', 'supervised', 'baseline' (unsupervised) or 'floor' (learns nothing)
+    paper_step: str = ''         # the paper notebook that writes its scores_<method>.csv ('' = none)
+    tiny: dict = {}              # settings of a smoke-test model that trains in seconds on 32-px patches (the tests use it)
 
     def __init__(self, config=None, device=None, **kwargs):
         if config is None: config = self.config_class(**kwargs)
@@ -165,7 +122,6 @@ class AnomalyDetector:
     def resolve_settings(self):
         "Fill in the settings chosen at run time (the available LPIPS backbone) once, into the configuration."
         if getattr(self.config, 'lpips_backbone', None) == '':
-            from histo_i2i.similarity import available_lpips_backbone
             self.config = dataclasses.replace(self.config, lpips_backbone=available_lpips_backbone(getattr(self.config, 'lpips_net', 'alex')))
         return self
 
@@ -173,7 +129,6 @@ class AnomalyDetector:
     def lpips_net(self):
         "The LPIPS model of the configured backbone (built on first use)."
         if self._lpips is None:
-            from histo_i2i.similarity import lpips_model
             self.resolve_settings()
             self._lpips = lpips_model(getattr(self.config, 'lpips_net', 'alex'), backbone=self.config.lpips_backbone, device=self.device)
         return self._lpips
@@ -276,6 +231,7 @@ class ColourConfig:
 class ColourDetector(AnomalyDetector):
     "Mahalanobis distance of a patch's mean colour to healthy patches' (a sanity floor)."
     score_names = ('colour',)
+    label, score_labels, table_order, role = 'Colour floor', {'colour': ''}, 7, 'floor'
     config_class = ColourConfig
 
     def __init__(self, config=None, device=None, **kwargs):
@@ -330,22 +286,20 @@ class BlurConfig:
 class BlurDetector(AnomalyDetector):
     "1 − SSIM between a patch and its Gaussian blur (a floor that learns nothing)."
     score_names, config_class = ('ssim',), BlurConfig
+    label, table_order, role = 'Blur floor', 9, 'floor'
     def fit(self, train=None, **kwargs): return self
     def blurred(self, x):
         from torchvision.transforms.functional import gaussian_blur
         k = 2 * math.ceil(3 * self.config.sigma) + 1
         return gaussian_blur(x, [k, k], [self.config.sigma] * 2)
     def score_batch(self, x):
-        from histo_i2i.similarity import reconstruction_scores
         return reconstruction_scores(x, self.blurred(x))
     def score_map_batch(self, x):
-        from histo_i2i.similarity import reconstruction_maps
         return reconstruction_maps(x, self.blurred(x))
 
 # %% ../nbs/10_detector.ipynb #215c62d7
 def score_dataset(detector:AnomalyDetector, ds, bs:int=64, progress:bool=True) -> pd.DataFrame:
     "Score every patch of `ds`: DataFrame with columns path, label, score_<name>... (one row per patch). Batches of `bs` patches, at most `SCORE_LOAD_PIXELS` pixels."
-    from histo_i2i.core import progress as progress_over
     n = len(ds)
     bs = detector.load_batch_size(ds, bs)
     batches = progress_over(iter_batches(ds, bs), total=math.ceil(n / bs), unit='batches', desc='score', show=progress)

@@ -17,60 +17,15 @@ from fastai.callback.core import Callback, CancelBatchException, CancelEpochExce
 from fastai.callback.schedule import SchedCos, SchedNo, combined_cos
 from .core import HistoError, atomic_path, seed_everything
 from .data import Augment, TrainingSampler, training_loader, select_labels
-from .detector import AnomalyDetector, CHECKPOINT_NAME, load_checkpoint, autocast_context, to_memory_format
+from .checkpoint import CHECKPOINT_NAME, load_checkpoint
+from .training import TrainingConfig, Step, RUNTIME_FIELDS, RESOLVED_AT_FIT, LR_SCHEDULES
+from .detector import AnomalyDetector, autocast_context, to_memory_format
 
 # %% auto #0
-__all__ = ['LR_SCHEDULES', 'RUNTIME_FIELDS', 'RESOLVED_AT_FIT', 'HISTORY_NAME', 'MIN_PATCH_PX', 'TrainingConfig', 'lr_multiplier',
-           'Step', 'TrainingError', 'TrainingWarning', 'Trainable', 'settings_differences', 'read_history',
-           'write_history', 'Processes', 'join_processes', 'ShardSampler', 'CompiledForward', 'compile_networks',
-           'EngineCallback', 'TrainProgress', 'resume_state', 'train_model', 'plot_history']
-
-# %% ../nbs/10a_engine.ipynb #4fcb5693
-LR_SCHEDULES = ('constant', 'step', 'cosine', 'onecycle')
-RUNTIME_FIELDS = ('iters', 'minutes', 'checkpoint_every', 'workers', 'mixed_precision', 'channels_last', 'compile', 'world_size', 'nonfinite_retries')
-RESOLVED_AT_FIT = {'lpips_backbone': '', 'patch_px': 0, 'weights': ''}   # field: its value before fit resolves it
-
-@dataclass
-class TrainingConfig:
-    "Training settings every method shares (a method's configuration dataclass inherits them)."
-    iters: int = 1000            # iteration cap (one iteration: d_steps critic updates, then one generator/model update)
-    minutes: float = 0.          # wall-clock budget (0 = none); training stops at whichever of iters / minutes ends first
-    batch_size: int = 16         # patches per update: the global batch, split evenly among the processes training together
-    lr: float = 1e-4
-    betas: tuple = (0.5, 0.999)  # Adam
-    weight_decay: float = 0.
-    grad_clip: float = 0.        # largest gradient norm of an update (0 = no clipping); an update whose gradient is not finite is skipped either way
-    lr_schedule: str = 'constant'  # constant | step (halved at 1/2 and 3/4 of the budget) | cosine | onecycle
-    d_steps: int = 1             # critic/discriminator updates per generator update (GAN methods)
-    augment: bool = True         # symmetries of the square
-    stain_jitter: float = 0.     # HED stain jitter strength (0 = off)
-    brightness_jitter: float = 0.  # brightness and contrast jitter strength (0 = off)
-    checkpoint_every: int = 500  # iterations between checkpoints (one is always written at the end)
-    nonfinite_retries: int = 3   # on a non-finite loss: back to the last checkpoint with the learning rate halved, at most this often (0 = stop at once)
-    workers: int = 0             # DataLoader worker processes
-    mixed_precision: bool = True # bf16 autocast (training and scoring) where the device computes bf16 natively: CUDA, or a CPU with AVX-512 BF16 / AMX; float32 elsewhere
-    channels_last: bool = True   # channels-last memory layout of networks and batches, on the CPU as on CUDA
-    compile: bool = False        # torch.compile the networks' parts (falls back to eager, with a warning, where compiling fails)
-    seed: int = 0
-    patch_px: int = 0            # side of the training patches, recorded at fit time (slides are tiled at it for scoring)
-    world_size: int = 1          # processes that trained together (torchrun), recorded at fit time; each drew batch_size / world_size patches
-
-    def __post_init__(self): self.validate()
-
-    def validate(self):
-        "Refuse settings that cannot train, naming the field (a method's config extends this with its own checks)."
-        def bad(name, why): raise HistoError(None, f"{name} = {getattr(self, name)!r}: {why}")
-        if not isinstance(self.iters, int) or self.iters < 1: bad('iters', "must be a whole number of iterations >= 1")
-        if not (isinstance(self.minutes, (int, float)) and math.isfinite(self.minutes) and self.minutes >= 0): bad('minutes', "must be >= 0 (0 = no time budget)")
-        if not isinstance(self.batch_size, int) or self.batch_size < 1: bad('batch_size', "must be >= 1")
-        if not (isinstance(self.lr, (int, float)) and math.isfinite(self.lr) and self.lr > 0): bad('lr', "must be a positive number")
-        if self.lr_schedule not in LR_SCHEDULES: bad('lr_schedule', f"must be one of {', '.join(LR_SCHEDULES)}")
-        if not isinstance(self.d_steps, int) or self.d_steps < 1: bad('d_steps', "must be >= 1")
-        if not isinstance(self.checkpoint_every, int) or self.checkpoint_every < 1: bad('checkpoint_every', "must be >= 1")
-        if not isinstance(self.workers, int) or self.workers < 0: bad('workers', "must be >= 0")
-        if not (isinstance(self.grad_clip, (int, float)) and math.isfinite(self.grad_clip) and self.grad_clip >= 0): bad('grad_clip', "must be >= 0 (0 = no clipping)")
-        if not isinstance(self.nonfinite_retries, int) or self.nonfinite_retries < 0: bad('nonfinite_retries', "must be a whole number >= 0")
-
+__all__ = ['HISTORY_NAME', 'MIN_PATCH_PX', 'lr_multiplier', 'TrainingError', 'TrainingWarning', 'Trainable',
+           'settings_differences', 'read_history', 'write_history', 'Processes', 'join_processes', 'ShardSampler',
+           'CompiledForward', 'compile_networks', 'EngineCallback', 'TrainProgress', 'resume_state', 'train_model',
+           'plot_history']
 
 # %% ../nbs/10a_engine.ipynb #df2ea64b
 def lr_multiplier(schedule:str) -> Callable[[float], float]:
@@ -82,13 +37,6 @@ def lr_multiplier(schedule:str) -> Callable[[float], float]:
     raise HistoError(None, f"lr_schedule = {schedule!r}: must be one of {', '.join(LR_SCHEDULES)}")
 
 # %% ../nbs/10a_engine.ipynb #6aa14e78
-@dataclass
-class Step:
-    "One optimiser update of an iteration: `loss(x, y, k)` (k = the repeat) returns a dict of scalars whose 'loss' is backpropagated."
-    opt: str
-    loss: Callable
-    repeats: int = 1
-
 class TrainingError(HistoError):
     "Training cannot go on (a non-finite loss, settings that do not match the run folder); the message says what to do."
 

@@ -11,7 +11,8 @@ import torch, torch.nn as nn, torch.nn.functional as F
 from .layers import ConvBlock, ResBlock
 from .similarity import reconstruction_scores, reconstruction_maps
 from .detector import AnomalyDetector, register_method
-from .engine import TrainingConfig, Trainable, Step
+from .training import TrainingConfig, Step
+from .engine import Trainable
 from .core import HistoError
 
 # %% auto #0
@@ -120,6 +121,8 @@ class FAnoGANConfig(TrainingConfig):
 class FAnoGANDetector(Trainable, AnomalyDetector):
     "f-AnoGAN: WGAN-GP + izif encoder; scores 'original' (pixel + κ·feature MSE), 'ssim' (1 − SSIM), 'lpips'."
     score_names, config_class, input_policy = ('original', 'ssim', 'lpips'), FAnoGANConfig, 'center'
+    label, score_labels, table_order, paper_step = 'f-AnoGAN', {'original': 'original'}, 3, '03_baselines'
+    tiny = dict(size=32, width=4, z_dim=8, d_steps=2, batch_size=4, lpips_backbone='random')
     def __init__(self, config=None, device=None, **kw):
         super().__init__(config, device, **kw)
         c = self.config; ch = 1 if c.grayscale else 3

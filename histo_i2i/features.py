@@ -8,11 +8,15 @@ import warnings
 from pathlib import Path
 import torch, torch.nn as nn, torch.nn.functional as F
 from .core import HistoError, default_device
-from .similarity import _hub_checkpoints, _no_downloads
+from .layers import ConvBlock, DownBlock
+from .checkpoint import load_checkpoint, CHECKPOINT_NAME
+from .similarity import hub_checkpoints, no_downloads
 
 # %% auto #0
-__all__ = ['UNTRAINED_WIDTHS', 'IMAGENET_MEAN', 'IMAGENET_STD', 'TORCHVISION_BACKBONES', 'BACKBONES', 'untrained_cnn',
-           'FeatureExtractor', 'torchvision_weights_path', 'available_backbone', 'feature_extractor', 'texture_stats']
+__all__ = ['UNTRAINED_WIDTHS', 'IMAGENET_MEAN', 'IMAGENET_STD', 'TORCHVISION_BACKBONES', 'BACKBONES', 'SSL_NORMS',
+           'untrained_cnn', 'FeatureExtractor', 'torchvision_weights_path', 'available_backbone', 'SSLBackbone',
+           'ssl_distance', 'ssl_map', 'backbone_config', 'ssl_backbone', 'load_ssl_backbone', 'feature_extractor',
+           'texture_stats']
 
 # %% ../nbs/09b_features.ipynb #bddd0028
 UNTRAINED_WIDTHS = (32, 64, 128, 256)
@@ -59,14 +63,14 @@ BACKBONES = ('untrained', 'ssl') + TORCHVISION_BACKBONES
 def torchvision_weights_path(name:str, hub_dir=None) -> Path|None:
     "The cached torchvision ImageNet weights of backbone `name` (e.g. `wide_resnet50_2-32ee1156.pth`), or None if absent."
     if name not in TORCHVISION_BACKBONES: raise HistoError(None, f"unknown torchvision backbone {name!r}; use one of {', '.join(TORCHVISION_BACKBONES)}")
-    d = _hub_checkpoints(hub_dir)
+    d = hub_checkpoints(hub_dir)
     found = sorted(d.glob(f'{name}-*.pth')) if d.is_dir() else []
     return found[0] if found else None
 
 def available_backbone(name:str='wide_resnet50_2', hub_dir=None) -> str:
     "`name` when it can be built offline (untrained, ssl, or cached ImageNet weights), else 'untrained' with a warning saying so."
     if name not in TORCHVISION_BACKBONES or torchvision_weights_path(name, hub_dir) is not None: return name
-    warnings.warn(f"features: no ImageNet weights for '{name}' in {_hub_checkpoints(hub_dir)}; using the labelled untrained "
+    warnings.warn(f"features: no ImageNet weights for '{name}' in {hub_checkpoints(hub_dir)}; using the labelled untrained "
                   "backbone ('untrained'). Put the torchvision weights file there for ImageNet features.", stacklevel=2)
     return 'untrained'
 
@@ -75,14 +79,83 @@ def _torchvision_extractor(name, hub_dir=None):
     import torchvision.models as tvm
     path = torchvision_weights_path(name, hub_dir)
     if path is None:
-        raise HistoError(_hub_checkpoints(hub_dir), f"ImageNet weights for backbone {name!r} are not in the torch hub cache and are never "
+        raise HistoError(hub_checkpoints(hub_dir), f"ImageNet weights for backbone {name!r} are not in the torch hub cache and are never "
                          f"downloaded here; copy torchvision's {name}-*.pth file into this folder, or use backbone='untrained' or 'ssl'")
-    with _no_downloads(), torch.random.fork_rng(devices=[]):
+    with no_downloads(), torch.random.fork_rng(devices=[]):
         net = getattr(tvm, name)(weights=None)
     try: net.load_state_dict(torch.load(path, map_location='cpu', weights_only=True))
     except Exception as e: raise HistoError(path, f"not usable torchvision {name} weights ({type(e).__name__}: {str(e).splitlines()[0][:200]})") from e
     stem = nn.Sequential(net.conv1, net.bn1, net.relu, net.maxpool)
     return FeatureExtractor([net.layer1, net.layer2, net.layer3, net.layer4], f'{name}/imagenet', imagenet_input=True, stem=stem)
+
+# %% ../nbs/09b_features.ipynb #0b008dc8
+SSL_NORMS = ('bn', 'in')   # the norms of the self-supervised backbone
+
+class SSLBackbone(nn.Module):
+    "Conv stem + `n_stages` stride-2 stages; `features(x)` lists every stage's map, `forward(x)` is the pooled last map (N×dim)."
+    def __init__(self, width:int=16, n_stages:int=4, norm:str='bn'):
+        super().__init__()
+        if norm not in SSL_NORMS: raise HistoError(None, f"ssl norm = {norm!r}: must be one of {', '.join(SSL_NORMS)}")
+        if n_stages < 1: raise HistoError(None, f"ssl n_stages = {n_stages!r}: must be >= 1")
+        self.stem, d, stages = ConvBlock(3, width, 3, norm=norm, pad_type='reflect'), width, []
+        for _ in range(n_stages):
+            nd = min(2 * d, 8 * width)
+            stages.append(nn.Sequential(DownBlock(d, nd, norm=norm, pad_type='reflect'), ConvBlock(nd, nd, 3, norm=norm, pad_type='reflect')))
+            d = nd
+        self.stages, self.dim = nn.ModuleList(stages), d
+
+    def features(self, x) -> list[torch.Tensor]:
+        "Feature maps after each stage (N×C_i×H/2^i×W/2^i)."
+        out, h = [], self.stem(x)
+        for s in self.stages: h = s(h); out.append(h)
+        return out
+
+    def forward(self, x): return self.features(x)[-1].mean(dim=(2, 3))
+
+# %% ../nbs/09b_features.ipynb #4af64c85
+def _unit(f, eps:float=1e-10): return f / (f.pow(2).sum(1, keepdim=True).sqrt() + eps)
+
+def _ssl_diffs(backbone, x, y) -> list[torch.Tensor]:
+    if x.ndim == 3: x, y = x[None], y[None]
+    if x.shape != y.shape or x.ndim != 4 or x.shape[1] != 3:
+        raise HistoError(None, f"the SSL distance needs two N,3,H,W tensors of the same shape, got {tuple(x.shape)} and {tuple(y.shape)}")
+    p = next(backbone.parameters())
+    fx = backbone.features(torch.cat([x, y.to(x.device)]).to(p.device, p.dtype))
+    return [(_unit(f[:len(x)]) - _unit(f[len(x):])).pow(2).sum(1) for f in fx]     # per stage: N×h×w
+
+def ssl_distance(backbone:SSLBackbone, x, y) -> torch.Tensor:
+    "Mean over stages of the spatially averaged squared difference of channel-unit-normalised features of each image pair: N values (0 = identical)."
+    return torch.stack([d.mean(dim=(1, 2)) for d in _ssl_diffs(backbone, x, y)]).mean(0)
+
+def ssl_map(backbone:SSLBackbone, x, y) -> torch.Tensor:
+    "Per-pixel SSL distance N×H×W: each stage's differences upsampled (bilinear) to the input size, averaged over stages."
+    size = x.shape[-2:]
+    ds = [F.interpolate(d[:, None], size=size, mode='bilinear', align_corners=False)[:, 0] for d in _ssl_diffs(backbone, x, y)]
+    return torch.stack(ds).mean(0)
+
+# %% ../nbs/09b_features.ipynb #39554b21
+def backbone_config(cfg) -> dict:
+    "The settings that rebuild an `SSLBackbone` (a plain dict, stored beside its weights) from an `SSLConfig` or its dict."
+    d = cfg if isinstance(cfg, dict) else vars(cfg)
+    return dict(width=int(d['width']), n_stages=int(d['n_stages']), norm=str(d['norm']))
+
+def ssl_backbone(config:dict, state:dict|None=None, device=None) -> SSLBackbone:
+    "A frozen backbone in eval mode built from `backbone_config`'s dict, with the weights `state` when given."
+    net = SSLBackbone(**backbone_config(config))
+    if state is not None: net.load_state_dict(state)
+    return net.requires_grad_(False).eval().to(device or 'cpu')
+
+def load_ssl_backbone(path, device=None, option:str='ssl_model') -> tuple[SSLBackbone, dict]:
+    "The backbone of an `ssl` run folder or checkpoint at `path`, and its `backbone_config` dict; `option` names the setting in messages."
+    p = Path(path)
+    if not (p.is_file() or (p / CHECKPOINT_NAME).is_file()):
+        raise HistoError(p, f"{option} = {str(path)!r}: no ssl run folder or checkpoint there; train one with "
+                            "`histo-i2i train --method ssl --data DATA --out RUN` and give RUN, or leave the option empty")
+    ck = load_checkpoint(p)
+    if ck['config'].get('method') != 'ssl':
+        raise HistoError(p, f"{option} = {str(path)!r} is a {ck['config'].get('method')!r} checkpoint, not a self-supervised backbone (method 'ssl')")
+    cfg = backbone_config(ck['config'])
+    return ssl_backbone(cfg, ck['state']['backbone'], device), cfg
 
 # %% ../nbs/09b_features.ipynb #73fdc652
 def feature_extractor(name:str='untrained', seed:int=0, ssl_model:str='', device=None, hub_dir=None) -> FeatureExtractor:
@@ -90,7 +163,6 @@ def feature_extractor(name:str='untrained', seed:int=0, ssl_model:str='', device
     if name == 'untrained': fe = FeatureExtractor(untrained_cnn(seed), f'untrained/seed{seed}')
     elif name == 'ssl':
         if not ssl_model: raise HistoError(None, "backbone 'ssl' needs ssl_model: the folder of an ssl run (histo-i2i train --method ssl --out RUN)")
-        from histo_i2i.ssl import load_ssl_backbone
         net, _ = load_ssl_backbone(ssl_model, option='ssl_model')
         fe = FeatureExtractor([net.stages[0], *net.stages[1:]], f'ssl:{ssl_model}', stem=net.stem)
     elif name in TORCHVISION_BACKBONES: fe = _torchvision_extractor(name, hub_dir)

@@ -8,11 +8,15 @@ import math, json, time, functools
 from pathlib import Path
 import numpy as np, pandas as pd, torch
 import torch.nn.functional as F
-from .core import HistoError, atomic_path, atomic_write_text, file_identity, input_differences
+from .core import HistoError, atomic_path, atomic_write_text, file_identity, input_differences, progress as progress_over, checked_number
 from .slide import open_slide, Slide
 from .annotations import read_asap_xml, TUMOUR_GROUPS, EXCLUSION_GROUPS
-from .tiling import tile_slide, read_manifest, read_patch
+from .tiling import tile_slide, read_manifest, read_patch, load_annotations, tiling_settings
 from .data import to_tensor
+from .checkpoint import CHECKPOINT_NAME, load_checkpoint
+from .detector import load_detector, METHODS
+from .batch import run_slide_batch, annotation_for
+from .metrics import heatmap_peaks, lesion_map
 
 # %% auto #0
 __all__ = ['HEATMAP_COLUMNS', 'HEATMAP_SETTINGS', 'model_patch_px', 'score_slide', 'slide_score', 'patch_footprint', 'score_grid',
@@ -29,7 +33,6 @@ def model_patch_px(detector, default:int=64) -> int:
 # %% ../nbs/19_heatmap.ipynb #4b067d7a
 def score_slide(detector, manifest:pd.DataFrame, slide=None, min_tissue:float=0.9, bs:int=32, progress:bool=True) -> pd.DataFrame:
     "Manifest rows with tissue >= `min_tissue`, each with its anomaly scores (`score_<name>` columns)."
-    from histo_i2i.core import progress as progress_over
     rows = manifest[manifest['tissue'] >= min_tissue].reset_index(drop=True) if 'tissue' in manifest else manifest.reset_index(drop=True)
     if not len(rows): raise HistoError(manifest['slide'].iloc[0] if len(manifest) else None, f"no patch with tissue >= {min_tissue} to score")
     own = slide is None
@@ -135,7 +138,6 @@ def slide_heatmap(detector, slide, annotation=None, out=None, manifest=None, pat
 # %% ../nbs/19_heatmap.ipynb #f621a2ab
 def model_identity(model) -> dict:
     "Path, size and modification time of the checkpoint of `model` (a run folder or a checkpoint file)."
-    from histo_i2i.detector import CHECKPOINT_NAME
     p = Path(model)
     ck = p/CHECKPOINT_NAME if p.is_dir() else p
     if not ck.is_file(): raise HistoError(model, "checkpoint not found; give a run folder of `histo-i2i train` or its checkpoint.pt")
@@ -143,7 +145,6 @@ def model_identity(model) -> dict:
 
 @functools.lru_cache(maxsize=2)
 def _load_cached(path:str, size:int, mtime_ns:int, device:str|None):
-    from histo_i2i.detector import load_detector
     return load_detector(path, device=device)
 
 def cached_detector(model, device=None):
@@ -191,7 +192,6 @@ def heatmap_files(det, slide, heatmap_path, patches_path, annotation=None, setti
                   score:str|None=None) -> dict:
     "Score `slide` with detector `det` (`settings` as in `heatmap_slides`, `tiling` holding `mpp` and the annotation groups), outline `annotation` (an XML path), and write the heatmap image and the patch scores (CSV); `slide_heatmap`'s result. One slide or a batch: the same code."
     import matplotlib.pyplot as plt
-    from histo_i2i.tiling import load_annotations
     st = dict(settings or {}); tiling = dict(st.get('tiling') or {})
     with Slide(slide, mpp=tiling.pop('mpp', None)) as s:
         anns = load_annotations(str(annotation), s, tiling.get('tumour_groups'), tiling.get('exclude_groups')) if annotation else None
@@ -235,10 +235,6 @@ def heatmap_slides(model, slides, out_dir, *, annotations=None, labels=None, sco
                    target_mpp=None, min_tissue:float=0.9, top_k:float=10, bs:int=32, device=None, progress:bool=True,
                    **tile_kwargs) -> pd.DataFrame:
     "Heatmap, patch scores and slide scores of many slides on dask; resumable; failures recorded. Returns `out_dir/slides.csv`'s rows."
-    from histo_i2i.batch import run_slide_batch, annotation_for
-    from histo_i2i.detector import load_checkpoint, METHODS
-    from histo_i2i.tiling import tiling_settings
-    from histo_i2i.core import checked_number
     tiling_settings(**tile_kwargs)                                        # unknown settings fail before any work
     if patch_px is not None: patch_px = checked_number(patch_px, 'patch_px (patch side in pixels)', integer=True, low=0, low_open=True)
     min_tissue = checked_number(min_tissue, 'min_tissue (tissue fraction)', low=0, high=1)
@@ -272,15 +268,12 @@ def heatmap_slides(model, slides, out_dir, *, annotations=None, labels=None, sco
 # %% ../nbs/19_heatmap.ipynb #142c68ce
 def slide_detections(scored:pd.DataFrame, score:str, footprint:float, min_distance:int=2) -> pd.DataFrame:
     "Candidate lesions of one slide: local maxima of its `score` heatmap (`x, y` patch centres in level-0 pixels, `score`)."
-    from histo_i2i.metrics import heatmap_peaks
     if score not in scored.columns: raise HistoError(None, f"the patch table has no column {score!r} (columns: {', '.join(map(str, scored.columns))})")
     grid, origin = score_grid(scored, score, footprint)
     return heatmap_peaks(grid, origin, footprint, min_distance=min_distance)
 
 def froc_slides(rows:pd.DataFrame, annotations=None, score:str|None=None, min_distance:int=2, **lesion_kwargs) -> dict:
     "{slide stem: (detections, Lesions or None)} of the scored slides in `rows` (a `slides.csv` table); `score` = the patch score column (default: each table's first); `lesion_kwargs` go to `metrics.lesion_map`."
-    from histo_i2i.metrics import lesion_map
-    from histo_i2i.batch import annotation_for
     out = {}
     for r in rows.itertuples(index=False):
         if r.status not in ('done', 'skipped'): continue

@@ -100,6 +100,7 @@ class KNNFloorConfig(KNNConfig):
 class KNNDetector(AnomalyDetector):
     "Nearest-neighbour distance of a patch's backbone features to a memory bank of healthy features (PatchCore-style)."
     score_names, config_class, input_policy = ('nn',), KNNConfig, 'native'
+    label, score_labels, table_order = 'Feature k-NN (PatchCore-style)', {'nn': ''}, 6
 
     def __init__(self, config=None, device=None, **kwargs):
         super().__init__(config, device, **kwargs)
@@ -186,3 +187,4 @@ class KNNDetector(AnomalyDetector):
 class KNNFloorDetector(KNNDetector):
     "The untrained-feature floor: texture statistics of an untrained seeded CNN, mean cosine distance to the 5 nearest healthy patches."
     config_class = KNNFloorConfig
+    label, table_order = 'Untrained-feature k-NN floor', 10

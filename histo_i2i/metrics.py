@@ -9,6 +9,7 @@ from dataclasses import dataclass
 import numpy as np, pandas as pd
 from sklearn.metrics import roc_curve, average_precision_score, auc
 from .core import HistoError
+from .annotations import tumour_mask
 
 # %% auto #0
 __all__ = ['METRIC_NAMES', 'CAMELYON16_EVAL_MPP', 'FROC_RATES', 'check_scores', 'youden_threshold', 'detection_metrics',
@@ -126,7 +127,6 @@ def lesion_map(annotations, dimensions, mpp:float, eval_mpp:float=CAMELYON16_EVA
     "Lesions of a slide of level-0 size `dimensions` (w, h) at `mpp` µm/px from its annotations, grown by `grow_um`, those under `itc_um` across marked as ITC."
     from scipy import ndimage
     from skimage.measure import label as label_regions, regionprops
-    from histo_i2i.annotations import tumour_mask
     if not mpp or mpp <= 0: raise HistoError(None, f"the slide's resolution mpp must be a positive number of µm per pixel, got {mpp!r}")
     ds = eval_mpp / mpp
     shape = (math.ceil(dimensions[1] / ds), math.ceil(dimensions[0] / ds))

@@ -9,10 +9,12 @@ from pathlib import Path
 import numpy as np, pandas as pd
 from .core import HistoError, atomic_path, atomic_write_text
 from .metrics import detection_metrics, roc_points, pr_points, METRIC_NAMES
+from .detector import score_dataset, METHODS
+from .data import to_image
 
 # %% auto #0
-__all__ = ['PAPER_TABLE1', 'METHOD_ORDER', 'METHOD_LABELS', 'SCORE_LABELS', 'CONTAMINATION_RUN_KEYS', 'FLOOR_METHODS',
-           'RESULT_COLUMNS', 'HEADLINE_SETS', 'NOT_MEASURED', 'row_label', 'sidecar_path', 'write_scores',
+__all__ = ['PAPER_TABLE1', 'SCORE_LABELS', 'BENCH_METHODS', 'CONTAMINATION_RUN_KEYS', 'RESULT_COLUMNS', 'HEADLINE_SETS',
+           'NOT_MEASURED', 'method_info', 'score_label', 'row_label', 'sidecar_path', 'write_scores',
            'method_from_path', 'read_scores', 'score_to_file', 'gather_scores', 'table1', 'table1_markdown',
            'write_table1', 'figure3', 'save_figure', 'roc_pr_curves', 'contamination_table', 'contamination_figure',
            'show_rows', 'method_role', 'read_results', 'headline_table', 'markdown_table', 'headline_verdict']
@@ -29,21 +31,29 @@ PAPER_TABLE1 = pd.DataFrame([
     ('fanogan',     'lpips',    .865, .902, .875, .830),
 ], columns=['method', 'score', 'auc', 'ap', 'f1', 'ca'])
 
-METHOD_ORDER = ('supervised', 'translation', 'stylegan2', 'fanogan', 'ae', 'ssl', 'knn', 'colour', 'saturation', 'blur', 'knn_floor')
-METHOD_LABELS = dict(supervised='Supervised', translation='Proposed', stylegan2='StyleGAN2', fanogan='f-AnoGAN', ae='Plain autoencoder',
-                     colour='Colour floor', blur='Blur floor', saturation='Colour floor: mean saturation', ssl='SSL features',
-                     knn='Feature k-NN (PatchCore-style)', knn_floor='Untrained-feature k-NN floor')
-SCORE_LABELS = dict(ssim='SSIM', lpips='LPIPS', original='original', p_cancer='', ssim_own='SSIM, own style',
-                    ssim_random='SSIM, random styles', ssim_exemplar_min='SSIM, closest exemplar',
-                    ssim_exemplar_mean='SSIM, mean over exemplars', colour='', saturation='', mse='MSE',
-                    ssl='SSL distance (self-supervised backbone)', ssl_own='SSL distance, own style (self-supervised backbone)',
-                    ssl_random='SSL distance, random styles (self-supervised backbone)', knn='k-NN (self-supervised backbone)', nn='')
+SCORE_LABELS = dict(ssim='SSIM', lpips='LPIPS', mse='MSE', original='original')   # scores many methods share; a method labels its own (`score_labels`)
+BENCH_METHODS = {'saturation': dict(label='Colour floor: mean saturation', table_order=8, role='floor', score_labels={'saturation': ''})}   # rows bench/ scripts write, not methods of the package
+
+def method_info(method:str) -> dict:
+    "What the tables show of `method`: its label, rank, role and score labels, as the method declares them (see `AnomalyDetector`)."
+    if method in BENCH_METHODS: return BENCH_METHODS[method]
+    if method not in METHODS: return dict(label=method, table_order=1000, role='baseline', score_labels={})
+    c = METHODS[method]
+    return dict(label=c.label or method, table_order=c.table_order, role=c.role, score_labels=c.score_labels)
+
+def score_label(method:str, score:str) -> str:
+    "A score's label: the method's own, else the shared one, else another method's label of that score, else its name."
+    own = method_info(method)['score_labels']
+    if score in own: return own[score]
+    if score in SCORE_LABELS: return SCORE_LABELS[score]
+    return next((METHODS[m].score_labels[score] for m in METHODS if score in METHODS[m].score_labels), score)
+
 
 # %% ../nbs/18_report.ipynb #6cd13e8b
 def row_label(method:str, score:str, meta:dict|None=None) -> str:
     "Display name of a (method, score) row, e.g. 'Proposed LPIPS (random backbone)'."
     meta = meta or {}
-    label = ' '.join(p for p in (METHOD_LABELS.get(method, method), SCORE_LABELS.get(score, score)) if p)
+    label = ' '.join(p for p in (method_info(method)['label'], score_label(method, score)) if p)
     bb = str(meta.get('lpips_backbone') or '')
     if score == 'lpips' and 'random' in bb: label += ' (random backbone)'
     if meta.get('feature_backbone'): label += f" ({meta['feature_backbone']} features)"
@@ -54,8 +64,7 @@ def _row_key(method, score):
     "Sort key: the paper's rows first in its order, then other scores of known methods, then other methods."
     paper = list(zip(PAPER_TABLE1.method, PAPER_TABLE1.score))
     if (method, score) in paper: return (0, paper.index((method, score)), '')
-    m = METHOD_ORDER.index(method) if method in METHOD_ORDER else len(METHOD_ORDER)
-    return (1 + m, 0, f"{method}/{score}")
+    return (1 + method_info(method)['table_order'], 0, f"{method}/{score}")
 
 # %% ../nbs/18_report.ipynb #7702a326
 def sidecar_path(csv_path) -> Path:
@@ -106,7 +115,6 @@ def read_scores(path) -> pd.DataFrame:
 # %% ../nbs/18_report.ipynb #ce2bab0d
 def score_to_file(detector, ds, path, bs:int=64, progress:bool=True, **meta) -> pd.DataFrame:
     "Score every patch of `ds` with `detector` and write `path` (+ sidecar with `detector.metadata()` and `meta`); returns the table."
-    from histo_i2i.detector import score_dataset
     df = score_dataset(detector, ds, bs=bs, progress=progress)
     write_scores(df, path, **detector.metadata(), **meta)
     return df
@@ -264,7 +272,6 @@ def show_rows(rows, titles, title=None):
     "Rows of N×3×H×W tensors in [-1, 1] as one image strip per row, each with its title; returns the figure."
     import matplotlib.pyplot as plt
     import torch
-    from histo_i2i.data import to_image
     fig, axes = plt.subplots(len(rows), 1, figsize=(1.3 * max(len(r) for r in rows), 1.4 * len(rows)), squeeze=False)
     for ax, r, t in zip(axes[:, 0], rows, titles):
         ax.imshow(to_image(torch.cat(list(r.detach().float().cpu()), 2))); ax.set_title(t, fontsize=9, loc='left'); ax.axis('off')
@@ -273,12 +280,11 @@ def show_rows(rows, titles, title=None):
     return fig
 
 # %% ../nbs/18_report.ipynb #28c80360
-FLOOR_METHODS = ('colour', 'blur', 'saturation')
 RESULT_COLUMNS = ('method', 'score', 'auc')
 
 def method_role(method:str) -> str:
-    "'proposed' (translation), 'supervised', 'floor' (learns nothing) or 'baseline' (an unsupervised method)."
-    return 'proposed' if method == 'translation' else method if method == 'supervised' else 'floor' if method in FLOOR_METHODS else 'baseline'
+    "'proposed' (translation), 'supervised', 'floor' (learns nothing) or 'baseline' (an unsupervised method), as the method declares it."
+    return method_info(method)['role']
 
 def read_results(path) -> pd.DataFrame:
     "A benchmark results CSV with a `label` and a `role` per row; `attrs` hold its sidecar (command, date)."

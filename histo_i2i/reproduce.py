@@ -7,27 +7,31 @@ from __future__ import annotations
 import json, time, os, sys, shutil, signal, threading, contextlib
 from pathlib import Path
 import pandas as pd
-from .core import HistoError, repo_root, atomic_path, atomic_write_text, checked_number, check_keys, parse_overrides, apply_overrides, config_fields, input_differences, record_inputs, check_inputs
+from .core import HistoError, repo_root, atomic_path, atomic_write_text, checked_number, check_keys, parse_overrides, apply_overrides, config_fields, input_differences, record_inputs, check_inputs, shared_data_dir, progress_mode
+from .camelyon16 import tile_camelyon16
+from .detector import METHODS
 
 # %% auto #0
 __all__ = ['PAPER_STEPS', 'OPTIONAL_STEPS', 'ALL_STEPS', 'STEP_OUTPUTS', 'PROFILE_KEYS', 'PREPARE_BUILDERS', 'PREPARE_RECORD',
-           'profiles_dir', 'list_profiles', 'check_method_settings', 'method_configs', 'load_profile', 'paper_dir',
-           'notebook_parameters', 'check_parameter', 'plan_steps', 'expand_placeholders', 'prepare_camelyon16',
-           'prepare_data', 'step_finished', 'kernels_interruptible', 'run_step', 'reproduce']
+           'step_outputs', 'profiles_dir', 'list_profiles', 'check_method_settings', 'method_configs', 'load_profile',
+           'paper_dir', 'notebook_parameters', 'check_parameter', 'plan_steps', 'expand_placeholders',
+           'prepare_camelyon16', 'prepare_data', 'step_finished', 'kernels_interruptible', 'run_step', 'reproduce']
 
 # %% ../nbs/20_reproduce.ipynb #f4c37b04
 PAPER_STEPS = ('01_preprocessing', '02_translation', '03_baselines', '04_evaluation', '05_slide_heatmap', '06_slides')
 OPTIONAL_STEPS = ('07_contamination',)     # run only when named (--steps) or listed in a profile's steps
 ALL_STEPS = PAPER_STEPS + OPTIONAL_STEPS
-STEP_OUTPUTS = {
+STEP_OUTPUTS = {   # the files a step writes besides the methods' score files (`step_outputs`)
     '01_preprocessing': ['figure2.png'],
-    '02_translation':   ['scores_translation.csv'],
-    '03_baselines':     ['scores_fanogan.csv', 'scores_stylegan2.csv', 'scores_supervised.csv'],
     '04_evaluation':    ['table.csv', 'table.md', 'figure3.png', 'curves.png'],
     '05_slide_heatmap': ['heatmap.png'],
     '06_slides':        ['slides.csv', 'froc.csv', 'froc.png'],
     '07_contamination': ['contamination.csv', 'contamination.png'],
 }
+
+def step_outputs(step:str) -> list[str]:
+    "The files a step writes by default: its own, and `scores_<method>.csv` of each method whose `paper_step` it is."
+    return STEP_OUTPUTS.get(step, []) + [f'scores_{m}.csv' for m in METHODS if METHODS[m].paper_step == step]
 
 PROFILE_KEYS = ('description', 'name', 'parameters', 'methods', 'notebooks', 'steps', 'outputs', 'prepare')   # a profile's top-level keys
 
@@ -42,7 +46,6 @@ def list_profiles() -> list[str]:
     return sorted(p.stem for p in profiles_dir().glob('*.json'))
 
 def _config_class(name:str, where:str, path=None):
-    from histo_i2i.detector import METHODS       # imported when a profile names methods: reading one without needs no torch
     if name not in METHODS: raise HistoError(path, f"{where}: unknown method {name!r}; methods: {', '.join(METHODS)}")
     cls = METHODS[name].config_class
     if cls is None: raise HistoError(path, f"{where}: method {name!r} has no settings")
@@ -165,7 +168,7 @@ def plan_steps(profile='demo', overrides=None, out_dir=None, steps=None, noteboo
         params['out_dir'] = str(out_dir)
         plan.append(dict(step=step, notebook=nb, parameters=params, out_dir=out_dir,
                          executed=out_dir/f'{step}.ipynb',
-                         outputs=[out_dir/o for o in prof['outputs'].get(step, STEP_OUTPUTS.get(step, []))]))
+                         outputs=[out_dir/o for o in prof['outputs'].get(step, step_outputs(step))]))
     declared_anywhere = {n for s in ALL_STEPS if (notebooks_dir/f'{s}.ipynb').exists() for n in notebook_parameters(notebooks_dir/f'{s}.ipynb')}
     stray = sorted(set(prof['parameters']) - declared_anywhere)
     if stray: raise HistoError(prof.get('path'), f"the profile's parameters {stray} are declared by no notebook"
@@ -214,7 +217,6 @@ def _step_methods(prof:dict, step:str, spec:dict, ov:dict, used:set) -> dict:
 def expand_placeholders(value, out_dir):
     "Replace `{out_dir}`, `{shared}` and `{repo}` in strings (recursively in lists and dicts)."
     if isinstance(value, str):
-        from histo_i2i.core import shared_data_dir
         for k, v in (('{out_dir}', out_dir), ('{shared}', shared_data_dir()), ('{repo}', profiles_dir().parent.parent)):
             value = value.replace(k, str(v))
         return value
@@ -225,7 +227,6 @@ def expand_placeholders(value, out_dir):
 def prepare_camelyon16(out, root='', patch_px:int=512, target_mpp:float|None=None, include_tumour_slides:bool=False,
                        n_workers:int=2, scheduler:str|None=None, progress:bool=False) -> Path:
     "Tile the CAMELYON16 tree at `root` into split manifests in `out` (resumable); the folder, or a `HistoError` naming what failed."
-    from histo_i2i.camelyon16 import tile_camelyon16
     if not root: raise HistoError(None, "the CAMELYON16 tree is not set: give --set root=DIR (a mini tree for a try: histo-i2i synth DIR --layout camelyon16)")
     rep = tile_camelyon16(root, out, patch_px=patch_px, target_mpp=target_mpp, include_tumour_slides=include_tumour_slides,
                           n_workers=n_workers, scheduler=scheduler or None, progress=progress)
@@ -296,7 +297,6 @@ def kernels_interruptible():
 def run_step(step:dict, kernel_name:str='python3', log_output:bool=False, progress:bool=True):
     "Execute one notebook with papermill; the executed notebook is renamed into place only on success."
     import papermill as pm
-    from histo_i2i.core import progress_mode
     out_dir = Path(step['out_dir']); out_dir.mkdir(parents=True, exist_ok=True)
     failed = Path(step['executed']).with_suffix('.failed.ipynb')
     import logging

@@ -12,9 +12,9 @@ from torch import nn
 from .core import HistoError, default_device
 
 # %% auto #0
-__all__ = ['LPIPS_WEIGHT_FILES', 'gaussian_window', 'float32_context', 'ssim', 'ssim_map', 'LPIPSError', 'lpips_weights_path',
-           'available_lpips_backbone', 'lpips_model', 'lpips_distance', 'lpips_map', 'reconstruction_scores',
-           'reconstruction_maps']
+__all__ = ['LPIPS_WEIGHT_FILES', 'gaussian_window', 'float32_context', 'ssim', 'ssim_map', 'LPIPSError', 'hub_checkpoints',
+           'lpips_weights_path', 'available_lpips_backbone', 'no_downloads', 'lpips_model', 'lpips_distance',
+           'lpips_map', 'reconstruction_scores', 'reconstruction_maps']
 
 # %% ../nbs/09_similarity.ipynb #76dbfcd7
 def gaussian_window(window:int=11, sigma:float=1.5, dtype=torch.float32, device=None) -> torch.Tensor:
@@ -80,13 +80,13 @@ class LPIPSError(HistoError):
 LPIPS_WEIGHT_FILES = {'alex': 'alexnet-owt-7be5be79.pth', 'vgg': 'vgg16-397923af.pth', 'squeeze': 'squeezenet1_1-b8a52dc0.pth'}
 _TV_PREFIX = {'alex': 'alexnet-', 'vgg': 'vgg16-', 'squeeze': 'squeezenet1_1-'}
 
-def _hub_checkpoints(hub_dir=None) -> Path:
+def hub_checkpoints(hub_dir=None) -> Path:
     return Path(hub_dir or torch.hub.get_dir()) / 'checkpoints'
 
 def lpips_weights_path(net:str='alex', hub_dir=None) -> Path|None:
     "The cached torchvision ImageNet weights for the LPIPS backbone `net`, or None if absent."
     if net not in LPIPS_WEIGHT_FILES: raise LPIPSError(None, f"unknown LPIPS network {net!r}; use one of {list(LPIPS_WEIGHT_FILES)}")
-    d = _hub_checkpoints(hub_dir)
+    d = hub_checkpoints(hub_dir)
     p = d / LPIPS_WEIGHT_FILES[net]
     if p.is_file(): return p
     others = sorted(d.glob(_TV_PREFIX[net] + '*.pth')) if d.is_dir() else []
@@ -95,12 +95,12 @@ def lpips_weights_path(net:str='alex', hub_dir=None) -> Path|None:
 def available_lpips_backbone(net:str='alex', hub_dir=None) -> str:
     "'imagenet' when the ImageNet backbone weights are in the torch hub cache, else 'random' (with a warning saying so)."
     if lpips_weights_path(net, hub_dir) is not None: return 'imagenet'
-    warnings.warn(f"LPIPS: no ImageNet weights for '{net}' in {_hub_checkpoints(hub_dir)}; using the labelled random backbone "
+    warnings.warn(f"LPIPS: no ImageNet weights for '{net}' in {hub_checkpoints(hub_dir)}; using the labelled random backbone "
                   "('random'). Put the torchvision weights file there for the paper's LPIPS.", stacklevel=2)
     return 'random'
 
 @contextlib.contextmanager
-def _no_downloads():
+def no_downloads():
     "Make any attempt to fetch weights from the internet fail loudly instead."
     def refuse(url, *a, **k): raise LPIPSError(url, "downloading weights is disabled; put the file in the torch hub cache")
     patches = [(torch.hub, 'load_state_dict_from_url'), (torch.hub, 'download_url_to_file')]
@@ -153,11 +153,11 @@ def lpips_model(net:str='alex', backbone:str='imagenet', device=None, seed:int=0
     if backbone == 'imagenet':
         weights = lpips_weights_path(net, hub_dir)
         if weights is None:
-            raise LPIPSError(_hub_checkpoints(hub_dir) / LPIPS_WEIGHT_FILES[net],
+            raise LPIPSError(hub_checkpoints(hub_dir) / LPIPS_WEIGHT_FILES[net],
                 f"ImageNet weights for the LPIPS '{net}' backbone are not in the torch hub cache and cannot be downloaded here; "
                 f"copy torchvision's {LPIPS_WEIGHT_FILES[net]} to this path, or choose backbone='random' "
                 f"(a fixed-seed random backbone, labelled as such in results)")
-    with _no_downloads(), warnings.catch_warnings(), torch.random.fork_rng(devices=[]):
+    with no_downloads(), warnings.catch_warnings(), torch.random.fork_rng(devices=[]):
         warnings.simplefilter('ignore')
         torch.manual_seed(seed)
         # pnet_rand=True: torchvision builds the backbone without weights; lpips loads its own linear layers
@@ -208,22 +208,16 @@ def lpips_map(model, x, y) -> torch.Tensor:
 # %% ../nbs/09_similarity.ipynb #ac576335
 def _rgb(x): return x.expand(-1, 3, -1, -1) if x.shape[1] == 1 else x
 
-def reconstruction_scores(x, x_hat, lpips_net=None, ssl_net=None) -> dict:
-    "{'ssim': 1 − SSIM, 'lpips': LPIPS (when `lpips_net` is given), 'ssl': SSL distance (when `ssl_net` is given)} of each patch in `x` against `x_hat` (tensors of N)."
+def reconstruction_scores(x, x_hat, lpips_net=None) -> dict:
+    "{'ssim': 1 − SSIM, 'lpips': LPIPS (when `lpips_net` is given)} of each patch in `x` against `x_hat` (tensors of N)."
     x, x_hat = _rgb(x), _rgb(x_hat)
     out = {'ssim': 1 - ssim(x, x_hat)}
     if lpips_net is not None: out['lpips'] = lpips_distance(lpips_net, x, x_hat).reshape(-1)
-    if ssl_net is not None:
-        from histo_i2i.ssl import ssl_distance
-        out['ssl'] = ssl_distance(ssl_net, x, x_hat)
     return out
 
-def reconstruction_maps(x, x_hat, lpips_net=None, ssl_net=None) -> dict:
-    "Per-pixel {'ssim': 1 − SSIM map, 'lpips': LPIPS map, 'ssl': SSL distance map (the last two when their network is given)}, N×H×W."
+def reconstruction_maps(x, x_hat, lpips_net=None) -> dict:
+    "Per-pixel {'ssim': 1 − SSIM map, 'lpips': LPIPS map (when `lpips_net` is given)}, N×H×W."
     x, x_hat = _rgb(x), _rgb(x_hat)
     out = {'ssim': 1 - ssim_map(x, x_hat)}
     if lpips_net is not None: out['lpips'] = lpips_map(lpips_net, x, x_hat)
-    if ssl_net is not None:
-        from histo_i2i.ssl import ssl_map
-        out['ssl'] = ssl_map(ssl_net, x, x_hat)
     return out

@@ -10,38 +10,15 @@ from pathlib import Path
 import numpy as np
 import torch, torch.nn as nn, torch.nn.functional as F
 from .core import HistoError
-from .layers import ConvBlock, DownBlock, MLP, init_weights
+from .layers import MLP, init_weights
+from .features import SSLBackbone, backbone_config
 from .data import Augment, load_batch
-from .detector import AnomalyDetector, register_method, load_checkpoint, CHECKPOINT_NAME
-from .engine import TrainingConfig, Trainable, Step
+from .detector import AnomalyDetector, register_method
+from .training import TrainingConfig, Step
+from .engine import Trainable
 
 # %% auto #0
-__all__ = ['NORMS', 'SSLBackbone', 'random_resized_crop', 'random_blur', 'ssl_views', 'nt_xent', 'ssl_distance', 'ssl_map',
-           'SSLConfig', 'backbone_config', 'knn_distance', 'SSLDetector', 'ssl_backbone', 'load_ssl_backbone']
-
-# %% ../nbs/09a_ssl.ipynb #0b008dc8
-NORMS = ('bn', 'in')
-
-class SSLBackbone(nn.Module):
-    "Conv stem + `n_stages` stride-2 stages; `features(x)` lists every stage's map, `forward(x)` is the pooled last map (N×dim)."
-    def __init__(self, width:int=16, n_stages:int=4, norm:str='bn'):
-        super().__init__()
-        if norm not in NORMS: raise HistoError(None, f"ssl norm = {norm!r}: must be one of {', '.join(NORMS)}")
-        if n_stages < 1: raise HistoError(None, f"ssl n_stages = {n_stages!r}: must be >= 1")
-        self.stem, d, stages = ConvBlock(3, width, 3, norm=norm, pad_type='reflect'), width, []
-        for _ in range(n_stages):
-            nd = min(2 * d, 8 * width)
-            stages.append(nn.Sequential(DownBlock(d, nd, norm=norm, pad_type='reflect'), ConvBlock(nd, nd, 3, norm=norm, pad_type='reflect')))
-            d = nd
-        self.stages, self.dim = nn.ModuleList(stages), d
-
-    def features(self, x) -> list[torch.Tensor]:
-        "Feature maps after each stage (N×C_i×H/2^i×W/2^i)."
-        out, h = [], self.stem(x)
-        for s in self.stages: h = s(h); out.append(h)
-        return out
-
-    def forward(self, x): return self.features(x)[-1].mean(dim=(2, 3))
+__all__ = ['random_resized_crop', 'random_blur', 'ssl_views', 'nt_xent', 'SSLConfig', 'knn_distance', 'SSLDetector']
 
 # %% ../nbs/09a_ssl.ipynb #5ae6de60
 def random_resized_crop(x, g:torch.Generator, scale:tuple=(0.35, 1.), ratio:tuple=(3/4, 4/3)) -> torch.Tensor:
@@ -85,27 +62,6 @@ def nt_xent(z1, z2, temperature:float=0.2) -> torch.Tensor:
     target = torch.cat([torch.arange(n, 2 * n), torch.arange(n)]).to(z.device)
     return F.cross_entropy(sim, target)
 
-# %% ../nbs/09a_ssl.ipynb #4af64c85
-def _unit(f, eps:float=1e-10): return f / (f.pow(2).sum(1, keepdim=True).sqrt() + eps)
-
-def _ssl_diffs(backbone, x, y) -> list[torch.Tensor]:
-    if x.ndim == 3: x, y = x[None], y[None]
-    if x.shape != y.shape or x.ndim != 4 or x.shape[1] != 3:
-        raise HistoError(None, f"the SSL distance needs two N,3,H,W tensors of the same shape, got {tuple(x.shape)} and {tuple(y.shape)}")
-    p = next(backbone.parameters())
-    fx = backbone.features(torch.cat([x, y.to(x.device)]).to(p.device, p.dtype))
-    return [(_unit(f[:len(x)]) - _unit(f[len(x):])).pow(2).sum(1) for f in fx]     # per stage: N×h×w
-
-def ssl_distance(backbone:SSLBackbone, x, y) -> torch.Tensor:
-    "Mean over stages of the spatially averaged squared difference of channel-unit-normalised features of each image pair: N values (0 = identical)."
-    return torch.stack([d.mean(dim=(1, 2)) for d in _ssl_diffs(backbone, x, y)]).mean(0)
-
-def ssl_map(backbone:SSLBackbone, x, y) -> torch.Tensor:
-    "Per-pixel SSL distance N×H×W: each stage's differences upsampled (bilinear) to the input size, averaged over stages."
-    size = x.shape[-2:]
-    ds = [F.interpolate(d[:, None], size=size, mode='bilinear', align_corners=False)[:, 0] for d in _ssl_diffs(backbone, x, y)]
-    return torch.stack(ds).mean(0)
-
 # %% ../nbs/09a_ssl.ipynb #b00d6403
 @dataclass
 class SSLConfig(TrainingConfig):
@@ -129,11 +85,6 @@ class SSLConfig(TrainingConfig):
     lr_schedule: str = 'cosine'
     method: str = 'ssl'
 
-def backbone_config(cfg) -> dict:
-    "The settings that rebuild an `SSLBackbone` (a plain dict, stored beside its weights) from an `SSLConfig` or its dict."
-    d = cfg if isinstance(cfg, dict) else vars(cfg)
-    return dict(width=int(d['width']), n_stages=int(d['n_stages']), norm=str(d['norm']))
-
 def knn_distance(z, bank, k:int=5) -> torch.Tensor:
     "Mean cosine distance (1 − cosine similarity) of each row of `z` to its `k` nearest rows of `bank`."
     sim = F.normalize(z.float(), dim=1) @ F.normalize(bank.float().to(z.device), dim=1).T
@@ -144,6 +95,8 @@ def knn_distance(z, bank, k:int=5) -> torch.Tensor:
 class SSLDetector(Trainable, AnomalyDetector):
     "SimCLR backbone trained on healthy patches; scores the k-NN cosine distance of a patch's embedding to healthy training embeddings."
     score_names, config_class, input_policy = ('knn',), SSLConfig, 'native'
+    label, score_labels, table_order = 'SSL features', {'knn': 'k-NN (self-supervised backbone)'}, 5
+    tiny = dict(size=32, width=4, batch_size=4, n_stages=2, proj_dim=8)
     def __init__(self, config=None, device=None, **kw):
         super().__init__(config, device, **kw)
         c = self.config
@@ -196,22 +149,3 @@ class SSLDetector(Trainable, AnomalyDetector):
     def score_batch(self, x):
         if self.bank is None: raise HistoError(None, "the ssl detector has no bank of healthy embeddings: fit it, or load a trained checkpoint")
         return {'knn': knn_distance(self.embed(x), self.bank, self.config.k)}
-
-# %% ../nbs/09a_ssl.ipynb #39554b21
-def ssl_backbone(config:dict, state:dict|None=None, device=None) -> SSLBackbone:
-    "A frozen backbone in eval mode built from `backbone_config`'s dict, with the weights `state` when given."
-    net = SSLBackbone(**backbone_config(config))
-    if state is not None: net.load_state_dict(state)
-    return net.requires_grad_(False).eval().to(device or 'cpu')
-
-def load_ssl_backbone(path, device=None, option:str='ssl_model') -> tuple[SSLBackbone, dict]:
-    "The backbone of an `ssl` run folder or checkpoint at `path`, and its `backbone_config` dict; `option` names the setting in messages."
-    p = Path(path)
-    if not (p.is_file() or (p / CHECKPOINT_NAME).is_file()):
-        raise HistoError(p, f"{option} = {str(path)!r}: no ssl run folder or checkpoint there; train one with "
-                            "`histo-i2i train --method ssl --data DATA --out RUN` and give RUN, or leave the option empty")
-    ck = load_checkpoint(p)
-    if ck['config'].get('method') != 'ssl':
-        raise HistoError(p, f"{option} = {str(path)!r} is a {ck['config'].get('method')!r} checkpoint, not a self-supervised backbone (method 'ssl')")
-    cfg = backbone_config(ck['config'])
-    return ssl_backbone(cfg, ck['state']['backbone'], device), cfg

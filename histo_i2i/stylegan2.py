@@ -13,7 +13,8 @@ from fastprogress.fastprogress import progress_bar
 from .layers import ConvBlock, ResBlock, MLP, equalized_lr
 from .similarity import lpips_distance, reconstruction_scores, reconstruction_maps
 from .detector import AnomalyDetector, register_method
-from .engine import TrainingConfig, Trainable, Step
+from .training import TrainingConfig, Step
+from .engine import Trainable
 
 # %% auto #0
 __all__ = ['ModulatedConv2d', 'StyledConv', 'ToRGB', 'MappingNetwork', 'Generator', 'MinibatchStd', 'Discriminator',
@@ -234,6 +235,8 @@ class StyleGAN2Config(TrainingConfig):
 class StyleGAN2Detector(Trainable, AnomalyDetector):
     "StyleGAN2 + LPIPS projection; scores 'ssim' (1 − SSIM) and 'lpips' of each patch against its projection."
     score_names, config_class, input_policy = ('ssim', 'lpips'), StyleGAN2Config, 'resize'
+    label, table_order, paper_step = 'StyleGAN2', 2, '03_baselines'
+    tiny = dict(size=32, width=4, z_dim=8, w_dim=8, n_mlp=1, batch_size=4, projection_steps=4, w_avg_samples=50, lpips_backbone='random')
     def __init__(self, config=None, device=None, **kw):
         super().__init__(config, device, **kw)
         c = self.config

@@ -14,7 +14,8 @@ from .core import HistoError
 from .layers import ConvBlock
 from .data import dataset_labels
 from .detector import AnomalyDetector, register_method
-from .engine import TrainingConfig, Trainable, Step
+from .training import TrainingConfig, Step
+from .engine import Trainable
 
 # %% auto #0
 __all__ = ['DENSENET121_FILE', 'ARCHS', 'densenet121_weights_path', 'load_densenet_imagenet', 'SmallCNN', 'classifier',
@@ -76,6 +77,8 @@ class SupervisedConfig(TrainingConfig):
 class SupervisedDetector(Trainable, AnomalyDetector):
     "DenseNet-121 (or a small CNN) trained on both classes; score 'p_cancer' = P(cancerous | patch)."
     score_names, config_class, train_labels = ('p_cancer',), SupervisedConfig, (0, 1)
+    label, score_labels, table_order, role, paper_step = 'Supervised', {'p_cancer': ''}, 0, 'supervised', '03_baselines'
+    tiny = dict(arch='small_cnn', width=4, batch_size=4)
     def __init__(self, config=None, device=None, **kw):
         super().__init__(config, device, **kw)
         c = self.config

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field, asdict
 import torch, torch.nn as nn, torch.nn.functional as F
 from .core import HistoError
 from .layers import ConvBlock, ResBlock, UpBlock, DownBlock, MLP, num_adain_params, assign_adain_params, init_weights
-from .engine import TrainingConfig
+from .training import TrainingConfig
 from .similarity import ssim
 
 # %% auto #0

@@ -11,20 +11,32 @@ from .core import HistoError
 from .data import select_labels, load_batch, to_image
 from .similarity import ssim, ssim_map, lpips_distance, lpips_map
 from .detector import AnomalyDetector, register_method, to_memory_format
-from .engine import Trainable, Step
+from .training import Step
+from .engine import Trainable
 from .translation import TranslationConfig, TranslationGAN
-from .ssl import ssl_backbone, load_ssl_backbone, ssl_distance, ssl_map
+from .features import ssl_backbone, load_ssl_backbone, ssl_distance, ssl_map
 
 # %% auto #0
-__all__ = ['TranslationDetector', 'translation_grid']
+__all__ = ['ssim_duplicate', 'TranslationDetector', 'translation_grid']
 
 # %% ../nbs/13_translation_detector.ipynb #e799928f
+def ssim_duplicate(config:dict) -> str|None:
+    "The variant score the recommended `ssim` equals under `config` (a `TranslationConfig` dict), left out of the scores; None when it equals none (a cheap `exemplar_search`)."
+    d = {f.name: f.default for f in dataclasses.fields(TranslationConfig)} | dict(config)
+    if d['exemplar_search'] in ('style', 'lowres'): return None
+    return f"ssim_exemplar_{d['exemplar_aggregate']}" if d['score_style'] == 'exemplar' else f"ssim_{d['score_style']}"
+
 @register_method('translation')
 class TranslationDetector(Trainable, AnomalyDetector):
     "Shared-space translation GAN trained on healthy patches; example-guided 1 − SSIM and LPIPS scores."
     score_names = ('ssim', 'lpips', 'ssim_exemplar_min', 'ssim_exemplar_mean', 'ssim_own', 'ssim_random')
     ssl_score_names = ('ssl', 'ssl_own', 'ssl_random')   # added when the model has a self-supervised backbone (`ssl_model`)
     config_class = TranslationConfig
+    label, table_order, role, paper_step = 'Proposed', 1, 'proposed', '02_translation'
+    score_labels = dict(ssim_own='SSIM, own style', ssim_random='SSIM, random styles', ssim_exemplar_min='SSIM, closest exemplar',
+                        ssim_exemplar_mean='SSIM, mean over exemplars', ssl='SSL distance (self-supervised backbone)',
+                        ssl_own='SSL distance, own style (self-supervised backbone)', ssl_random='SSL distance, random styles (self-supervised backbone)')
+    tiny = dict(size=32, width=8, batch_size=4, d_width=8, n_res=1, mlp_dim=16, d_scales=1, n_exemplars=2, lpips_backbone='random')
     input_policy = 'native'
     batch_chunks = 2
 
@@ -66,8 +78,9 @@ class TranslationDetector(Trainable, AnomalyDetector):
 
     @classmethod
     def score_names_for(cls, config:dict) -> tuple:
-        "The six scores, and the `ssl` scores when the configuration names a self-supervised backbone."
-        return (*cls.score_names, *cls.ssl_score_names) if config.get('ssl_model') or config.get('ssl_backbone') else cls.score_names
+        "The scores but the one `ssim` already is (`ssim_duplicate`), and the `ssl` scores when the configuration names a self-supervised backbone."
+        names = tuple(k for k in cls.score_names if k != ssim_duplicate(config))
+        return (*names, *cls.ssl_score_names) if config.get('ssl_model') or config.get('ssl_backbone') else names
 
     def resolve_settings(self):
         "The LPIPS backbone, and with `ssl_model` the self-supervised backbone (read once; from then on it lives in this model's checkpoint)."
@@ -184,7 +197,7 @@ class TranslationDetector(Trainable, AnomalyDetector):
             out['ssim'] = 1 - ssim(x, best)
         out['lpips'] = lpips_distance(self.lpips_net, x, best)
         if net is not None: out.update(ssl=ssl_distance(net, x, best), ssl_own=ssl_distance(net, x, r['own']['best']), ssl_random=r['random']['fn'])
-        return out
+        return {k: out[k] for k in self.score_names}
 
     def recommended_translation(self, x) -> torch.Tensor:
         "The translation the recommended score compares `x` with — the closest exemplar's (with 'min', found as `exemplar_search` says), else the first of `score_style`'s — chunk by chunk."

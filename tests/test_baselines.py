@@ -16,26 +16,21 @@ class LabelledPatches(torch.utils.data.Dataset):
     def __len__(self): return len(self.x)
     def __getitem__(self, i): return self.x[i], int(self.labels[i])
 
-TINY = {
-    'fanogan': dict(size=32, width=8, z_dim=8, iters=4, d_steps=2, batch_size=4, lpips_backbone='random'),
-    'ae': dict(size=32, width=4, n_down=2, iters=3, batch_size=4),
-    'stylegan2': dict(size=32, width=8, z_dim=8, w_dim=8, n_mlp=2, iters=2, batch_size=4, projection_steps=4, w_avg_samples=50,
-                      lpips_backbone='random'),
-    'supervised': dict(arch='small_cnn', width=4, iters=3, batch_size=4),
-}
+BASELINES = [m for m in METHODS if METHODS[m].tiny and METHODS[m].role != 'proposed']   # the translation model: tests/test_translation.py
+ITERS = 3
 
 def test_registered():
     assert {'fanogan', 'stylegan2', 'supervised'} <= set(METHODS)
     assert METHODS['fanogan'] is FAnoGANDetector and METHODS['stylegan2'] is StyleGAN2Detector
     assert METHODS['supervised'] is SupervisedDetector
 
-@pytest.mark.parametrize('method', ['fanogan', 'stylegan2', 'ae', 'supervised'])
+@pytest.mark.parametrize('method', BASELINES)
 def test_round_trip(method, tmp_path):
     torch.set_num_threads(1)
     ds = LabelledPatches()
     run = tmp_path/method
-    det = METHODS[method](device='cpu', seed=0, **TINY[method]).fit(ds, run_dir=run, progress=False)
-    assert det.step == TINY[method]['iters'] and (run/'history.csv').exists()
+    det = METHODS[method](device='cpu', seed=0, iters=ITERS, **METHODS[method].tiny).fit(ds, run_dir=run, progress=False)
+    assert det.step == ITERS and (run/'history.csv').exists()
     assert torch.load(run/'checkpoint.pt', weights_only=True)['config']['method'] == method
     det2 = load_detector(run, device='cpu')
     assert type(det2) is type(det) and det2.config == det.config

@@ -6,7 +6,7 @@ from pathlib import Path
 import numpy as np, pytest, torch
 from PIL import Image
 from histo_i2i.data import patch_dataset, TrainingSampler
-from histo_i2i.detector import load_checkpoint
+from histo_i2i.checkpoint import load_checkpoint
 from histo_i2i.engine import read_history
 
 ROOT = Path(__file__).resolve().parent.parent

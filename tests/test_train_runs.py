@@ -1,23 +1,16 @@
 """`histo-i2i train` run folders: every trained method resumes through the engine (steps 1…8 once each in
 history.csv after --iters 4 then --iters 8), other settings in the same folder are refused naming the fields,
 and bad training options end with one clear line, exit status 2 and no traceback."""
-import os, shutil, subprocess, sys
+import json, os, shutil, subprocess, sys
 from pathlib import Path
 import numpy as np, pandas as pd, pytest, torch
 from PIL import Image
 from histo_i2i.cli import main
+from histo_i2i.detector import METHODS
+from histo_i2i.engine import Trainable
 
-TINY = {
-    'translation': ['--size', '32', '--width', '8', '--batch-size', '4', '--opt', 'd_width=8', '--opt', 'n_res=1',
-                    '--opt', 'mlp_dim=16', '--opt', 'd_scales=1', '--opt', 'n_exemplars=2', '--opt', 'lpips_backbone="random"'],
-    'ae': ['--size', '32', '--width', '4', '--batch-size', '4', '--opt', 'n_down=2'],
-    'fanogan': ['--size', '32', '--width', '4', '--batch-size', '4', '--opt', 'z_dim=8', '--opt', 'd_steps=2',
-                '--opt', 'lpips_backbone="random"'],
-    'stylegan2': ['--size', '32', '--width', '4', '--batch-size', '4', '--opt', 'z_dim=8', '--opt', 'w_dim=8', '--opt', 'n_mlp=1',
-                  '--opt', 'lpips_backbone="random"'],
-    'supervised': ['--batch-size', '4', '--opt', 'arch="small_cnn"', '--opt', 'width=4'],
-    'ssl': ['--size', '32', '--width', '4', '--batch-size', '4', '--opt', 'n_stages=2', '--opt', 'proj_dim=8'],
-}
+TRAINED = [m for m in METHODS if issubclass(METHODS[m], Trainable)]
+TINY = {m: [a for k, v in METHODS[m].tiny.items() for a in ('--opt', f'{k}={json.dumps(v)}')] for m in TRAINED}   # each method's smoke-test settings
 
 @pytest.fixture(scope='module')
 def data(tmp_path_factory):
