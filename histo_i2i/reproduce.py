@@ -52,12 +52,15 @@ def _config_class(name:str, where:str, path=None):
     return cls
 
 def check_method_settings(methods:dict, where:str='methods', path=None) -> dict:
-    "{method: {field: value}} checked against (and converted by) each method's config dataclass; a `HistoError` names a misspelt method or field."
+    "{method: {field: value}} checked against (and converted by) each method's config dataclass, values included; a `HistoError` names a misspelt method or field, or a value its config refuses."
     check_keys(methods, methods if isinstance(methods, dict) else (), where, path)
     out = {}
     for name, fields in methods.items():
         check_keys(fields, fields if isinstance(fields, dict) else (), f"{where}.{name}", path)
-        out[name] = parse_overrides(fields, _config_class(name, where, path), path)
+        cls = _config_class(name, where, path)
+        out[name] = parse_overrides(fields, cls, path)
+        try: cls(**out[name])          # the values too (a config validates itself), before any notebook runs
+        except HistoError as e: raise HistoError(path, f"{where if where.startswith('--set') else f'{where}.{name}'}: {e.problem}") from None
     return out
 
 def method_configs(methods:dict, seed:int=0) -> dict:

@@ -126,11 +126,12 @@ def test_report_keeps_earlier_runs(slide, tmp_path):
 
 # --- 4: reproduce --set -------------------------------------------------------------------------------
 @pytest.mark.parametrize('setting,words', [
-    ('02_translation.itres=5', ["02_translation has no parameter 'itres'", "did you mean 'iters'"]),
+    ('methods.translation.itres=5', ["TranslationConfig has no configuration field 'itres'", "did you mean 'iters'"]),
     ('itres=5', ["['itres'] match no parameter"]),
-    ('02_translation.iters=-5', ['02_translation.iters must be a positive integer, got -5']),
-    ('iters=abc', ["iters='abc': the parameter takes int, not str"]),
-    ('02_translation.lr=0', ['02_translation.lr must be a positive number']),
+    ('methods.translation.iters=-5', ['--set methods.translation.iters: iters = -5: must be a whole number of iterations >= 1']),
+    ('methods.translation.iters=abc', ["iters takes a int (default 1000), not 'abc'"]),
+    ('methods.translation.lr=0', ['--set methods.translation.lr: lr = 0.0: must be a positive number']),
+    ('02_translation.iters=5', ["02_translation has no parameter 'iters'", 'a method setting is written methods.METHOD.iters=VALUE']),
     ('prepare.demo_dataset.n_slide=2', ["prepare.demo_dataset has no setting 'n_slide'"]),
 ])
 def test_reproduce_set_checked_before_running(tmp_path, setting, words):
