@@ -422,7 +422,7 @@ BATCH_BYTES_PER_INPUT = 64   # memory of a scored batch (activations of the netw
 def fitting_batch_size(bs:int, item_bytes:int, option:str='--batch-size') -> int:
     "`bs`, or fewer when `bs` patches of `item_bytes` each would take more than half the available memory (said in a warning); a `HistoError` when one does not fit."
     per = BATCH_BYTES_PER_INPUT * item_bytes
-    try: check_allocation(per * bs, f"{option} {bs}", fix='')
+    try: check_allocation(per * bs, f"a batch of {bs} patches ({option})", fix='')
     except HistoError as e:
         check_allocation(per, f"one patch ({human_bytes(item_bytes)} as input)", fix="score smaller patches or free memory")
         fit = max(1, int(MEMORY_SHARE * available_memory() // per))

@@ -399,7 +399,7 @@ def test_batch_size_beyond_memory_is_lowered(patch_run, tmp_path):
     r = subprocess.run([*CLI, 'score', '--model', str(patch_run), '--data', str(data), '--out', str(tmp_path / 's.csv'),
                         '--batch-size', '100000'], capture_output=True, text=True, timeout=120, env=env, cwd=ROOT)
     assert r.returncode == 0 and 'Traceback' not in r.stderr, r.stderr
-    assert 'histo-i2i: warning: --batch-size 100000 would take' in r.stderr and 'working in batches of' in r.stderr, r.stderr
+    assert 'histo-i2i: warning: a batch of' in r.stderr and '(--batch-size) would take' in r.stderr and 'working in batches of' in r.stderr, r.stderr
     assert len(pd.read_csv(tmp_path / 's.csv')) == 6
 
 
