@@ -1,6 +1,6 @@
 """Learning curve of a trained method on a real patch data set: AUC on a split after each of several budgets.
 
-One run folder is trained through the budgets in turn (each budget is the run's total: a larger one resumes and extends
+One run folder is trained through the budgets in turn (a rerun resumes it and skips the budgets already in `OUT/curve.csv`) (each budget is the run's total: a larger one resumes and extends
 the run, which with the constant learning rate of the 40x recipe trains as one longer run would), and after each budget
 the split is scored with every score of the method. Budgets are given in CPU-minutes (`--minutes 5,15,30,60,120`) or in
 iterations (`--iters 250,500,1000`), the latter when the machine is shared and wall-clock minutes would not mean the same
@@ -64,8 +64,11 @@ def main(argv=None):
     scored, train = pcam_folder(root, a.split, labels=(0, 1), limit=a.limit), pcam_folder(root, 'train', labels=(0,))
     sets = {a.method: dict(s.split('=', 1) for s in a.sets)}
     x, steps = ('budget_minutes', budgets(a.minutes, float)) if a.minutes else ('budget_iters', budgets(a.iters, int))
-    rows, trained_s = [], 0.
+    done = pd.read_csv(out/'curve.csv') if (out/'curve.csv').is_file() else pd.DataFrame(columns=[x])
+    rows = [r for r in done.to_dict('records') if x in r and r[x] in steps]      # a rerun keeps the budgets already scored
+    trained_s = max([r['minutes'] * 60 for r in rows], default=0.)
     for b in steps:
+        if any(r[x] == b for r in rows): print(f"{x} {b}: scored already ({out/'curve.csv'})", flush=True); continue
         kw = method_settings(a.method, profile, sets, b if x == 'budget_minutes' else 0., None if x == 'budget_minutes' else b)
         det = METHODS[a.method](device=a.device, **kw)
         t0 = time.time(); det.fit(train, run_dir=out/a.method); trained_s += time.time() - t0
