@@ -187,4 +187,4 @@ class KNNDetector(AnomalyDetector):
 class KNNFloorDetector(KNNDetector):
     "The untrained-feature floor: texture statistics of an untrained seeded CNN, mean cosine distance to the 5 nearest healthy patches."
     config_class = KNNFloorConfig
-    label, table_order = 'Untrained-feature k-NN floor', 10
+    label, table_order, role = 'Untrained-feature k-NN floor', 10, 'floor'
