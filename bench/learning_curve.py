@@ -6,7 +6,8 @@ the split is scored with every score of the method. Budgets are given in CPU-min
 iterations (`--iters 250,500,1000`), the latter when the machine is shared and wall-clock minutes would not mean the same
 from one run to the next. Writes `OUT/curve.csv` (budget, iterations, training minutes, AUC with its bootstrap interval
 per score), `OUT/curve.md` and `OUT/curve.png`, and with `--results FILE` also the same CSV to FILE with a `.json`
-beside it holding the command, date and machine (for `bench/results/`).
+beside it holding the command, date and machine (for `bench/results/`); `--figure PNG` draws the curve there too. A rerun
+whose budgets are all scored only redraws.
 
     python bench/learning_curve.py --profile c16-40x --data ../shared/data/c16-40x --minutes 5,15,30,60,120 --out runs/curve40
     python bench/learning_curve.py --profile c16-40x --data ../shared/data/c16-40x --iters 250,500,1000,2000 --out runs/curve40i \\
@@ -31,14 +32,17 @@ def budgets(text:str, cast) -> list:
     if not out or any(b <= a for a, b in zip(out, out[1:])) or out[0] <= 0: raise SystemExit(f"budgets must increase and be positive, got {text!r}")
     return out
 
-def plot(curve:pd.DataFrame, path, x:str):
-    import matplotlib; matplotlib.use('Agg')
+def plot(curve:pd.DataFrame, path, x:str, floors:pd.DataFrame|None=None):
+    import matplotlib, matplotlib.ticker; matplotlib.use('Agg')
     import matplotlib.pyplot as plt
     fig, ax = plt.subplots(figsize=(5, 3.2))
     for score, d in curve.groupby('score', sort=False):
         ax.errorbar(d[x], d.auc, yerr=[d.auc - d.auc_lo, d.auc_hi - d.auc], marker='o', capsize=2, label=score)
-    ax.set_xscale('log'); ax.set_xlabel('training ' + ('CPU-minutes' if x == 'budget_minutes' else 'iterations')); ax.set_ylabel('AUC')
-    ax.legend(fontsize=7); fig.tight_layout(); fig.savefig(path, dpi=110); plt.close(fig)
+    for _, f in (floors if floors is not None else pd.DataFrame()).iterrows():
+        if f.method in ('blur', 'knn_floor'): ax.axhline(f.auc, ls='--', lw=1, color='grey'); ax.annotate(f.row, (curve[x].min(), f.auc), fontsize=6, va='bottom', color='grey')
+    ax.set_xscale('log'); ax.set_xticks(sorted(curve[x].unique())); ax.xaxis.set_major_formatter(matplotlib.ticker.ScalarFormatter()); ax.minorticks_off()
+    ax.set_xlabel('training ' + ('CPU-minutes' if x == 'budget_minutes' else 'iterations')); ax.set_ylabel('AUC')
+    ax.legend(fontsize=6, loc='lower right'); fig.tight_layout(); fig.savefig(path, dpi=110); plt.close(fig)
 
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -55,6 +59,8 @@ def main(argv=None):
     p.add_argument('--device', default=None)
     p.add_argument('--out', default='runs/bench/learning_curve')
     p.add_argument('--results', default=None, help='also write the curve to this CSV, with the command and date beside it')
+    p.add_argument('--floors', default=None, help='a bench/quality.py table (CSV) whose blur and untrained-feature k-NN floors are drawn as lines')
+    p.add_argument('--figure', default=None, help="also draw the curve to this PNG (the front page's is nbs/images/learning_curve_c16-40x.png)")
     a = p.parse_args(argv)
     if a.method not in TRAINED: raise SystemExit(f"--method {a.method!r} trains nothing; one of {', '.join(TRAINED)}")
     profile = load_profile(a.profile)
@@ -79,8 +85,10 @@ def main(argv=None):
         curve = pd.DataFrame(rows)
         curve.to_csv(out/'curve.csv', index=False)
         if a.results: write_results(curve, Path(a.results), 'learning_curve.py', argv)     # after every budget: a stopped curve keeps its points
+    curve = pd.DataFrame(rows)
     atomic_write_text(out/'curve.md', markdown(curve[[x, 'score', 'iterations', 'minutes', 'auc', 'auc_lo', 'auc_hi', 'ap']]))
-    plot(curve, out/'curve.png', x)
+    floors = pd.read_csv(a.floors) if a.floors else None
+    for path in (out/'curve.png', *([Path(a.figure)] if a.figure else [])): plot(curve, path, x, floors)
     print(markdown(curve[[x, 'score', 'iterations', 'minutes', 'auc', 'auc_lo', 'auc_hi']]))
     return 0
 
