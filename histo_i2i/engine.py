@@ -4,7 +4,7 @@
 
 # %% ../nbs/10a_engine.ipynb #e7b06366
 from __future__ import annotations
-import atexit, contextlib, copy, dataclasses, math, os, time, warnings
+import atexit, copy, dataclasses, math, os, time, warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
@@ -15,7 +15,7 @@ from fastcore.basics import noop
 from fastai.data.core import DataLoaders
 from fastai.callback.core import Callback, CancelBatchException, CancelEpochException, CancelFitException, CancelValidException
 from fastai.callback.schedule import SchedCos, SchedNo, combined_cos
-from .core import HistoError, atomic_path, seed_everything
+from .core import HistoError, Progress, atomic_path, input_differences, seed_everything
 from .data import Augment, TrainingSampler, training_loader, select_labels
 from .checkpoint import CHECKPOINT_NAME, load_checkpoint
 from .training import TrainingConfig, Step, RUNTIME_FIELDS, RESOLVED_AT_FIT, LR_SCHEDULES
@@ -24,8 +24,10 @@ from .detector import AnomalyDetector, autocast_context, to_memory_format
 # %% auto #0
 __all__ = ['HISTORY_NAME', 'MIN_PATCH_PX', 'lr_multiplier', 'TrainingError', 'TrainingWarning', 'Trainable',
            'settings_differences', 'read_history', 'write_history', 'Processes', 'join_processes', 'ShardSampler',
-           'CompiledForward', 'compile_networks', 'EngineCallback', 'TrainProgress', 'resume_state', 'train_model',
-           'plot_history']
+           'CompiledForward', 'compile_networks', 'make_optimisers', 'training_augment', 'grad_norm', 'TrainingRun',
+           'check_finite', 'skip_update', 'snapshot', 'roll_back', 'NonFiniteCallback', 'one_iteration', 'one_update',
+           'BudgetCallback', 'CheckpointCallback', 'StepCallback', 'TrainProgress', 'resume_state', 'training_patches',
+           'training_feed', 'train_model', 'plot_history']
 
 # %% ../nbs/10a_engine.ipynb #df2ea64b
 def lr_multiplier(schedule:str) -> Callable[[float], float]:
@@ -76,17 +78,15 @@ class Trainable:
 HISTORY_NAME = 'history.csv'
 MIN_PATCH_PX = 16
 
-def settings_differences(saved:dict, current:dict, defaults:dict|None=None) -> dict:
-    "Fields whose values differ between a run folder's configuration and the current one (budget and bookkeeping fields aside); a field the run predates counts as its default."
-    norm = lambda v: list(v) if isinstance(v, tuple) else v
-    out = {}
-    for k in sorted(set(saved) | set(current)):
-        if k in RUNTIME_FIELDS: continue
-        if k not in saved and defaults and k in defaults and norm(defaults[k]) == norm(current.get(k)): continue
-        a, b = norm(saved.get(k)), norm(current.get(k))
-        if k in RESOLVED_AT_FIT and RESOLVED_AT_FIT[k] in (a, b): continue
-        if a != b: out[k] = (saved.get(k), current.get(k))
-    return out
+def settings_differences(saved:dict, current:dict, defaults:dict|None=None) -> list[str]:
+    "How a run folder's configuration differs from the current one, in `core.input_differences`' words (`'lr 0.001 -> 0.01'`): budget and bookkeeping fields aside, a setting not yet resolved on one side aside, and a field the run predates counting as its default."
+    defaults = defaults or {}
+    def same(k):
+        a, b = saved.get(k), current.get(k)
+        return (k in RUNTIME_FIELDS or (k in RESOLVED_AT_FIT and RESOLVED_AT_FIT[k] in (a, b))
+                or (k not in saved and k in defaults and not input_differences({k: defaults[k]}, {k: b})))
+    keys = [k for k in set(saved) | set(current) if not same(k)]
+    return input_differences({k: saved[k] for k in keys if k in saved}, {k: current[k] for k in keys if k in current})
 
 def read_history(run_dir, upto:int|None=None) -> list[dict]:
     "Rows of `run_dir/history.csv` (steps <= `upto` when given), as dicts."
@@ -220,192 +220,239 @@ def _set_rng_state(st:dict, device):
 
 def _rank_seed(seed:int, rank:int, step:int) -> int: return (seed * 1_000_003 + step) * 7_919 + rank
 
-class _NonFinite(Exception): "A non-finite loss the engine steps back from."
+def make_optimisers(det) -> dict:
+    "One Adam per entry of the method's `optimised()`, at the configuration's learning rate, betas and weight decay."
+    cfg = det.config
+    return {k: torch.optim.Adam(ps, lr=cfg.lr, betas=tuple(cfg.betas), weight_decay=cfg.weight_decay) for k, ps in det.optimised().items()}
 
-class EngineCallback(Callback):
-    "Runs a `Trainable` method's steps inside a fastai `Learner`; history, budget, schedule, checkpoints and resume, on one process or several."
-    order = 70
-    def __init__(self, det, run_dir=None, resume:bool=True, ds=None, procs:Processes|None=None):
-        self.det, self.run_dir, self.resume, self.ds = det, (Path(run_dir) if run_dir is not None else None), resume, ds
-        self.procs = procs or Processes(device=det.device)
-        self.history, self.seconds_before, self.stop, self.compiled = [], 0., False, []
-        self.lr_scale, self.rollbacks, self.good, self.skipped = 1., [], None, []
+def training_augment(det) -> Augment:
+    "The configuration's augmentation pipeline (symmetries, stain and brightness jitter; a random crop to `size` for methods that take patches at their native size)."
+    cfg = det.config
+    return Augment(flips=cfg.augment, crop=getattr(cfg, 'size', None) if det.input_policy == 'native' else None,
+                   stain=cfg.stain_jitter, brightness=cfg.brightness_jitter)
 
-    # --- set-up and resume
-    def before_fit(self):
-        det, cfg, procs = self.det, self.det.config, self.procs
+def grad_norm(params:list, clip:float=0.) -> torch.Tensor:
+    "The total gradient norm of `params` (those that have a gradient), after clipping it to `clip` when `clip` > 0 (`clip_grad_norm_`, as fastai's `GradientClip`)."
+    params = [p for p in params if p.grad is not None]
+    if not params: return torch.zeros(())
+    if clip > 0: return torch.nn.utils.clip_grad_norm_(params, clip)
+    return torch.nn.utils.get_total_norm([p.grad for p in params])
+
+@dataclass
+class TrainingRun:
+    "What the engine's callbacks share while `det` trains: optimisers (with the state a checkpoint saved), history, budget clock and position, learning-rate factor, steps back."
+    det: AnomalyDetector
+    procs: Processes|None = None
+    run_dir: Path|None = None
+    ds: object = None                  # the training patches (`finish_training` before each checkpoint)
+    augment: Callable|None = None      # default: `training_augment(det)`
+    history: list = field(default_factory=list)
+    pos: float = 0.                    # position in the budget (0 … 1), set before each iteration
+    stop: bool = False                 # the budget is spent
+    t0: float = field(default_factory=time.time)
+    good: dict|None = None             # the state to step back to (the last checkpoint, in memory)
+    failed: tuple|None = None          # the non-finite loss that ended the epoch: (name, value)
+    compiled: list = field(default_factory=list)
+
+    def __post_init__(self):
+        det, st = self.det, self.det.train_state or {}
+        self.procs = self.procs or Processes(device=det.device)
+        self.run_dir = Path(self.run_dir) if self.run_dir is not None else None
+        self.augment = self.augment or training_augment(det)
         det.set_memory_format()
-        self.opts = {k: torch.optim.Adam(ps, lr=cfg.lr, betas=tuple(cfg.betas), weight_decay=cfg.weight_decay)
-                     for k, ps in det.optimised().items()}
-        self.schedule, self.augment = lr_multiplier(cfg.lr_schedule), self.learn.augment
-        self.chunk = cfg.batch_size // procs.world
-        st = det.train_state
-        if st:
-            for k, o in self.opts.items():
-                if k in st.get('opts', {}): o.load_state_dict(st['opts'][k])
-            self.seconds_before = float(st.get('seconds', 0.))
-            self.lr_scale = float(st.get('lr_scale', 1.))
-            self.rollbacks = [int(i) for i in st.get('rollbacks', torch.zeros(0)).tolist()]
-            self.skipped = [int(i) for i in st.get('skipped', torch.zeros(0)).tolist()]
-        per_rank = st.get('rng_ranks', []) if st else []
-        if len(per_rank) == procs.world: _set_rng_state(per_rank[procs.rank], det.device)
-        elif procs.rank == 0 and st and 'rng' in st: _set_rng_state(st['rng'], det.device)
-        elif procs.rank: seed_everything(_rank_seed(cfg.seed, procs.rank, det.step))   # this process's own stream
-        if self.run_dir is not None: self.history = read_history(self.run_dir, upto=det.step)
-        for m in det.networks().values(): m.train()
-        if cfg.compile: self.compiled = compile_networks(det.networks().values())
-        self.t0 = time.time()
-        self.snapshot()
-
-    def before_validate(self): raise CancelValidException()
+        self.opts = make_optimisers(det)
+        for k, o in self.opts.items():
+            if k in st.get('opts', {}): o.load_state_dict(st['opts'][k])
+        self.seconds_before = float(st.get('seconds', 0.))           # training time of the run's earlier sessions
+        self.lr_scale = float(st.get('lr_scale', 1.))                # halved by each step back after a non-finite loss
+        self.rollbacks = [int(i) for i in st.get('rollbacks', torch.zeros(0)).tolist()]   # iterations whose loss was not finite
+        self.skipped = [int(i) for i in st.get('skipped', torch.zeros(0)).tolist()]       # iterations of an update skipped (gradient not finite)
 
     @property
-    def cuda(self): return self.det.device.type == 'cuda'
+    def seconds(self) -> float: return self.seconds_before + time.time() - self.t0
 
-    def autocast(self):
-        "bf16 autocast where the configuration asks for it and the device (CUDA, or a CPU with AVX-512 BF16 / AMX) has it."
-        return autocast_context(self.det.device, self.det.config.mixed_precision)
+    def view(self, t, k:int):
+        "View `k % batch_chunks` of the batch `t` for a method that splits its batch (e.g. one real batch per critic update), else `t`."
+        n = self.det.batch_chunks
+        if t is None or n == 1: return t
+        c, i = self.det.config.batch_size // self.procs.world, k % n
+        return t[i*c:(i+1)*c]
 
-    # --- the budget (rank 0 keeps the clock: time-dependent decisions are its own, sent to the others)
-    @property
-    def seconds(self): return self.seconds_before + time.time() - self.t0
+    def uncompiled_on_failure(self, update:Callable):
+        "`update()`; when a compiled part fails in it (in the backward pass, say), every part runs uncompiled from then on and `update()` again."
+        try: return update()
+        except (HistoError, CancelEpochException): raise
+        except Exception as e:
+            if not any(c.compiled is not None for c in self.compiled): raise
+            for c in self.compiled: c.fall_back(e)
+            return update()
+
+# %% ../nbs/10a_engine.ipynb #b1589d3e
+class _NonFinite(CancelEpochException): "A non-finite loss: fastai ends the epoch, and `NonFiniteCallback` steps back."
+
+def check_finite(run:TrainingRun, name:str, v:float):
+    "Nothing for a finite loss `v`; else a step back (while retries are left) or a `TrainingError` that names the loss, the iteration and what to do."
+    if math.isfinite(v): return
+    retries = run.det.config.nonfinite_retries
+    if len(run.rollbacks) < retries and run.good is not None:
+        run.failed = (name, v)
+        raise _NonFinite(name, v)
+    where = run.run_dir / CHECKPOINT_NAME if run.run_dir is not None else None
+    kept = f"the last good checkpoint is kept at {where}" if where is not None and where.exists() else "no checkpoint was written"
+    tried = f" after {retries} step{'s' if retries > 1 else ''} back at halved learning rates" if retries else ""
+    raise TrainingError(run.run_dir, f"non-finite {name} loss ({v}) at iteration {run.det.step + 1}{tried}; training stopped and {kept}. "
+                        "Lower the learning rate (lr) or check the input patches.")
+
+def skip_update(run:TrainingRun, name:str):
+    "An update whose loss is finite but whose gradient is not (one batch the networks cannot take, e.g. a featureless crop through instance norms): not applied, and said."
+    run.skipped.append(run.det.step + 1)
+    if run.procs.rank == 0:
+        warnings.warn(f"non-finite {name} gradient at iteration {run.det.step + 1}: that update is skipped "
+                      f"({len(run.skipped)} so far in this run)", TrainingWarning)
+
+def snapshot(run:TrainingRun):
+    "Keep (in memory) the state to step back to: networks, optimisers, random state, iteration, history."
+    det = run.det
+    run.good = dict(step=det.step, n_history=len(run.history), rng=_rng_state(det.device),
+                    nets={k: {n: t.detach().clone() for n, t in m.state_dict().items()} for k, m in det.networks().items()},
+                    opts=copy.deepcopy({k: o.state_dict() for k, o in run.opts.items()}))
+
+def roll_back(run:TrainingRun, name:str, v:float):
+    "Back to the last checkpoint with the learning rate halved; says so."
+    det, g = run.det, run.good
+    failed = det.step + 1
+    for k, m in det.networks().items(): m.load_state_dict(g['nets'][k])
+    for k, o in run.opts.items(): o.load_state_dict(copy.deepcopy(g['opts'][k]))
+    _set_rng_state(g['rng'], det.device)
+    det.step, run.history = g['step'], run.history[:g['n_history']]
+    run.lr_scale /= 2; run.rollbacks.append(failed)
+    if run.procs.rank == 0:
+        warnings.warn(f"non-finite {name} loss ({v}) at iteration {failed}: back to iteration {det.step} with the learning rate "
+                      f"halved (x{run.lr_scale:g} from now on; step back {len(run.rollbacks)} of at most {det.config.nonfinite_retries})",
+                      TrainingWarning)
+
+class NonFiniteCallback(Callback):
+    "After a non-finite loss has ended the epoch (`check_finite`), back to the last checkpoint at half the learning rate; `CheckpointCallback` then saves that state."
+    order = 75
+    def __init__(self, run:TrainingRun): self.run = run
+    def after_cancel_epoch(self):
+        if self.run.failed is None: return
+        roll_back(self.run, *self.run.failed)
+        self.run.failed = None
+
+# %% ../nbs/10a_engine.ipynb #2b21a88d
+def one_iteration(run:TrainingRun, x, y=None) -> dict:
+    "One iteration: the batch augmented (seeded by iteration and process), then each of the method's steps at this budget position, `repeats` updates on its views of the batch; the losses."
+    det, cfg, rec = run.det, run.det.config, {}
+    g = torch.Generator().manual_seed((cfg.seed * 1_000_003 + det.step + 1) * run.procs.world + run.procs.rank)
+    x = to_memory_format(run.augment(det.prepare(x.to(det.device, non_blocking=True)), g), cfg.channels_last)
+    for st in det.training_steps(run.pos):
+        for k in range(st.repeats):
+            xs, ys = run.view(x, k), run.view(y, k)
+            out = run.uncompiled_on_failure(lambda: one_update(run, st, xs, ys, k))
+        rec.update({(st.opt if name == 'loss' else name): v for name, v in out.items()})
+    det.step += 1
+    det.after_step()
+    run.procs.average([b for m in det.networks().values() for b in m.buffers() if b.is_floating_point()])  # batch-norm statistics
+    return rec
+
+def one_update(run:TrainingRun, st:Step, xs, ys, k:int) -> dict:
+    "One optimiser update: forward under autocast, the losses (float32, averaged over the processes, checked), backward, gradients averaged over the processes and clipped, step."
+    opt, cfg = run.opts[st.opt], run.det.config
+    opt.zero_grad(set_to_none=True)
+    with autocast_context(run.det.device, cfg.mixed_precision): out = st.loss(xs, ys, k)
+    out = {name: v.float() for name, v in out.items()}
+    vals = run.procs.mean(torch.stack([v.detach().reshape(()) for v in out.values()])).tolist()
+    for name, v in zip(out, vals): check_finite(run, st.opt if name == 'loss' else name, v)
+    out['loss'].backward()
+    params = [p for pg in opt.param_groups for p in pg['params']]
+    run.procs.average([p.grad for p in params])
+    if torch.isfinite(grad_norm(params, cfg.grad_clip)): opt.step()
+    else: skip_update(run, st.opt)
+    return dict(zip(out, vals))
+
+# %% ../nbs/10a_engine.ipynb #f2edb616
+class BudgetCallback(Callback):
+    "Budget and schedule: before each iteration the position in the budget (iterations or minutes, whichever is further on) and the learning rates there; after it, the stop once the budget is spent. Rank 0 keeps the clock and tells the others."
+    order = 65     # after TrainProgress's after_batch (the last iteration is shown), before StepCallback's before_batch
+    def __init__(self, run:TrainingRun): self.run, self.schedule = run, lr_multiplier(run.det.config.lr_schedule)
+    def before_fit(self): self.run.t0 = time.time()
+
     def position(self) -> float:
-        cfg = self.det.config
-        pos = self.det.step / cfg.iters
-        if cfg.minutes: pos = self.procs.from_first([max(pos, self.seconds / (60 * cfg.minutes))])[0]
+        run, cfg = self.run, self.run.det.config
+        pos = run.det.step / cfg.iters
+        if cfg.minutes: pos = run.procs.from_first([max(pos, run.seconds / (60 * cfg.minutes))])[0]
         return min(pos, 1.)
-    def budget_spent(self) -> bool:
-        cfg = self.det.config
-        if self.det.step >= cfg.iters: return True
-        return bool(cfg.minutes) and bool(self.procs.from_first([float(self.seconds >= 60 * cfg.minutes)])[0])
 
-    # --- one iteration
+    def spent(self) -> bool:
+        run, cfg = self.run, self.run.det.config
+        if run.det.step >= cfg.iters: return True
+        return bool(cfg.minutes) and bool(run.procs.from_first([float(run.seconds >= 60 * cfg.minutes)])[0])
+
     def before_batch(self):
-        if not self.training: raise CancelBatchException()
-        det, procs, (x, y) = self.det, self.procs, (self.xb[0], self.yb[0] if self.yb else None)
-        g = torch.Generator().manual_seed((det.config.seed * 1_000_003 + det.step + 1) * procs.world + procs.rank)
-        x = self.augment(det.prepare(x.to(det.device, non_blocking=True)), g)
-        x = to_memory_format(x, det.config.channels_last)
-        pos = self.position()
-        for o in self.opts.values():
-            for pg in o.param_groups: pg['lr'] = det.config.lr * self.schedule(pos) * self.lr_scale
-        try: rec, st = self.steps(x, y, pos)
-        except _NonFinite as e:
-            self.roll_back(*e.args)
-            raise CancelEpochException()      # the feed starts again at the restored iteration
-        det.step += 1
-        det.after_step()
-        procs.average([b for m in det.networks().values() for b in m.buffers() if b.is_floating_point()])
-        self.history.append({'step': det.step, **rec})
-        self.learn.loss = torch.tensor(rec.get(st.opt, 0.))
-        raise CancelBatchException()
-
-    def steps(self, x, y, pos:float):
-        "The method's steps of one iteration; their losses."
-        det, rec = self.det, {}
-        for st in det.training_steps(pos):
-            opt = self.opts[st.opt]
-            for k in range(st.repeats):
-                i = k % det.batch_chunks
-                xs, ys = x[i*self.chunk:(i+1)*self.chunk] if det.batch_chunks > 1 else x, y
-                if ys is not None and det.batch_chunks > 1: ys = ys[i*self.chunk:(i+1)*self.chunk]
-                try: out = self.update(st, opt, xs, ys, k)
-                except (HistoError, _NonFinite): raise
-                except Exception as e:      # a compiled part that fails in the backward pass: that step again, uncompiled
-                    if not any(c.compiled is not None for c in self.compiled): raise
-                    for c in self.compiled: c.fall_back(e)
-                    out = self.update(st, opt, xs, ys, k)
-            rec.update({(name if name != 'loss' else st.opt): v for name, v in out.items()})
-        return rec, st
-
-    def update(self, st:Step, opt, xs, ys, k:int) -> dict:
-        "One optimiser update: the losses (averaged over the processes, then checked), backward, gradients averaged over the processes, step."
-        opt.zero_grad(set_to_none=True)
-        with self.autocast(): out = st.loss(xs, ys, k)
-        out = {name: v.float() for name, v in out.items()}     # losses in float32, whatever precision the networks ran in
-        vals = self.procs.mean(torch.stack([v.detach().float().reshape(()) for v in out.values()])).tolist()
-        for name, v in zip(out, vals): self._check(st.opt if name == 'loss' else name, v)
-        out['loss'].backward()
-        self.procs.average([p.grad for pg in opt.param_groups for p in pg['params']])
-        params, clip = [p for pg in opt.param_groups for p in pg['params'] if p.grad is not None], self.det.config.grad_clip
-        if not params: norm = torch.zeros(())
-        elif clip > 0: norm = torch.nn.utils.clip_grad_norm_(params, clip)
-        else: norm = torch.nn.utils.get_total_norm([p.grad for p in params])
-        if torch.isfinite(norm): opt.step()
-        else: self.skip(st.opt)
-        return dict(zip(out, vals))
-
-    def skip(self, name:str):
-        "An update whose loss is finite but whose gradient is not (one batch the networks cannot take, e.g. a featureless crop through instance norms): not applied, and said."
-        self.skipped.append(self.det.step + 1)
-        if self.procs.rank == 0:
-            warnings.warn(f"non-finite {name} gradient at iteration {self.det.step + 1}: that update is skipped "
-                          f"({len(self.skipped)} so far in this run)", TrainingWarning)
-
-    def _check(self, name, v:float):
-        if math.isfinite(v): return
-        retries = self.det.config.nonfinite_retries
-        if len(self.rollbacks) < retries and self.good is not None: raise _NonFinite(name, v)
-        where = self.run_dir / CHECKPOINT_NAME if self.run_dir is not None else None
-        kept = f"the last good checkpoint is kept at {where}" if where is not None and where.exists() else "no checkpoint was written"
-        tried = f" after {retries} step{'s' if retries > 1 else ''} back at halved learning rates" if retries else ""
-        raise TrainingError(self.run_dir, f"non-finite {name} loss ({v}) at iteration {self.det.step + 1}{tried}; training stopped and {kept}. "
-                            "Lower the learning rate (lr) or check the input patches.")
-
-    # --- stepping back after a non-finite loss
-    def snapshot(self):
-        "Keep (in memory) the state to step back to: networks, optimisers, random state, iteration, history."
-        det = self.det
-        self.good = dict(step=det.step, n_history=len(self.history), rng=_rng_state(det.device),
-                         nets={k: {n: t.detach().clone() for n, t in m.state_dict().items()} for k, m in det.networks().items()},
-                         opts=copy.deepcopy({k: o.state_dict() for k, o in self.opts.items()}))
-
-    def roll_back(self, name, v:float):
-        "Back to the last checkpoint with the learning rate halved; says so."
-        det, g = self.det, self.good
-        failed = det.step + 1
-        for k, m in det.networks().items(): m.load_state_dict(g['nets'][k])
-        for k, o in self.opts.items(): o.load_state_dict(copy.deepcopy(g['opts'][k]))
-        _set_rng_state(g['rng'], det.device)
-        det.step, self.history = g['step'], self.history[:g['n_history']]
-        self.lr_scale /= 2; self.rollbacks.append(failed)
-        if self.procs.rank == 0:
-            warnings.warn(f"non-finite {name} loss ({v}) at iteration {failed}: back to iteration {det.step} with the learning rate "
-                          f"halved (x{self.lr_scale:g} from now on; step back {len(self.rollbacks)} of at most {det.config.nonfinite_retries})",
-                          TrainingWarning)
+        if not self.training: return
+        run, lr = self.run, self.run.det.config.lr
+        run.pos = self.position()
+        for o in run.opts.values():
+            for pg in o.param_groups: pg['lr'] = lr * self.schedule(run.pos) * run.lr_scale
 
     def after_batch(self):
         if not self.training: return
-        self.stop = self.budget_spent()
-        if self.stop: raise CancelFitException()
+        self.run.stop = self.spent()
+        if self.run.stop: raise CancelFitException()
 
-    # --- checkpoints (every process takes part; rank 0 writes)
+class CheckpointCallback(Callback):
+    "Resume and checkpoints: the random state and history of the checkpoint resumed before the fit; `checkpoint.pt` and `history.csv` after each checkpoint interval (a fastai epoch) and at the end — every process takes part, rank 0 writes — each also kept in memory to step back to."
+    order = 68     # the final checkpoint is written before StepCallback leaves the networks in eval mode
+    def __init__(self, run:TrainingRun): self.run = run
+
+    def before_fit(self):
+        run, det, procs, st = self.run, self.run.det, self.run.procs, self.run.det.train_state or {}
+        per_rank = st.get('rng_ranks', [])
+        if len(per_rank) == procs.world: _set_rng_state(per_rank[procs.rank], det.device)
+        elif procs.rank == 0 and 'rng' in st: _set_rng_state(st['rng'], det.device)
+        elif procs.rank: seed_everything(_rank_seed(det.config.seed, procs.rank, det.step))   # this process's own stream
+        if run.run_dir is not None: run.history = read_history(run.run_dir, upto=det.step)
+        snapshot(run)
+
     def save(self):
-        det, procs = self.det, self.procs
+        run, det, procs = self.run, self.run.det, self.run.procs
         rngs = procs.gather(_rng_state(det.device))
-        det.train_state = {'opts': {k: o.state_dict() for k, o in self.opts.items()}, 'rng': rngs[0],
-                           'seconds': torch.tensor(self.seconds, dtype=torch.float64), 'lr_scale': torch.tensor(self.lr_scale, dtype=torch.float64),
-                           'rollbacks': torch.tensor(self.rollbacks, dtype=torch.int64), 'skipped': torch.tensor(self.skipped, dtype=torch.int64), **({'rng_ranks': rngs} if procs.world > 1 else {})}
-        self.snapshot()
-        if self.run_dir is None or procs.rank: return
-        if self.ds is not None: det.finish_training(self.ds)   # every checkpoint can score (e.g. exemplar styles)
-        det.save(self.run_dir)
-        write_history(self.run_dir, self.history)
+        det.train_state = {'opts': {k: o.state_dict() for k, o in run.opts.items()}, 'rng': rngs[0],
+                           'seconds': torch.tensor(run.seconds, dtype=torch.float64), 'lr_scale': torch.tensor(run.lr_scale, dtype=torch.float64),
+                           'rollbacks': torch.tensor(run.rollbacks, dtype=torch.int64), 'skipped': torch.tensor(run.skipped, dtype=torch.int64),
+                           **({'rng_ranks': rngs} if procs.world > 1 else {})}
+        snapshot(run)
+        if run.run_dir is None or procs.rank: return
+        if run.ds is not None: det.finish_training(run.ds)   # every checkpoint can score (e.g. exemplar styles)
+        det.save(run.run_dir)
+        write_history(run.run_dir, run.history)
 
     def after_epoch(self):
-        if not self.stop: self.save()
+        if not self.run.stop: self.save()
+    def after_fit(self): self.save()
 
+class StepCallback(Callback):
+    "One iteration (`one_iteration`) per fastai batch, in place of fastai's own forward, loss, backward and step; the networks in training mode (and compiled, when asked) during the fit."
+    order = 70
+    def __init__(self, run:TrainingRun): self.run = run
+    def before_fit(self):
+        for m in self.run.det.networks().values(): m.train()
+        if self.run.det.config.compile: self.run.compiled = compile_networks(self.run.det.networks().values())
+    def before_validate(self): raise CancelValidException()
+    def before_batch(self):
+        if not self.training: raise CancelBatchException()
+        rec = one_iteration(self.run, self.xb[0], self.yb[0] if self.yb else None)
+        self.run.history.append({'step': self.run.det.step, **rec})
+        raise CancelBatchException()
     def after_fit(self):
-        self.save()
-        for c in self.compiled: c.remove()
-        for m in self.det.networks().values(): m.eval()
+        for c in self.run.compiled: c.remove()
+        for m in self.run.det.networks().values(): m.eval()
 
 # %% ../nbs/10a_engine.ipynb #dc05d9ac
-from .core import Progress
-
 class TrainProgress(Callback):
     "Training progress over the budget (minutes when set, else iterations), with it/s and the losses, through `core.Progress`."
-    order = 60       # before EngineCallback, whose after_batch ends the fit once the budget is spent
+    order = 60       # before BudgetCallback, whose after_batch ends the fit once the budget is spent
     def __init__(self, **kw): self.kw = kw
     def before_fit(self):
         cfg, step = self.learn.engine.det.config, self.learn.engine.det.step
@@ -422,17 +469,16 @@ class TrainProgress(Callback):
 def _noop_loss(*args): return torch.zeros(())
 
 def resume_state(det, run_dir, resume:bool=True):
-    "Load the run folder's networks and training state into `det` when resuming; refuse a folder of other settings."
+    "Load the run folder's networks and training state into `det` when resuming; refuse a folder of other settings, explaining the difference as every recorded output does (`core.input_differences`)."
     ck_path = Path(run_dir) / CHECKPOINT_NAME
     if ck_path.is_dir() or (Path(run_dir).exists() and not Path(run_dir).is_dir()):
         raise TrainingError(run_dir, "the run folder is a file (or its checkpoint is a folder); choose another --out")
     if not (resume and ck_path.exists()): return False
     ck = load_checkpoint(ck_path)
-    saved, current = ck['config'], det.config_dict()
-    diff = settings_differences(saved, current, defaults=dataclasses.asdict(type(det.config)()))
+    current = det.config_dict()
+    diff = settings_differences(ck['config'], current, defaults=dataclasses.asdict(type(det.config)()))
     if diff:
-        what = '; '.join(f"{k}: {a!r} in the run, {b!r} now" for k, (a, b) in diff.items())
-        raise TrainingError(run_dir, f"holds a run with other settings ({what}). Resume it with the same settings, "
+        raise TrainingError(run_dir, f"holds a run with other settings ({', '.join(diff)}). Resume it with the same settings, "
                             "start afresh with --overwrite (resume=False), or choose another run folder (--out)")
     budget = {k: current[k] for k in ('iters', 'minutes')}
     restored = type(det).from_checkpoint(ck, device=det.device, path=ck_path)
@@ -441,65 +487,69 @@ def resume_state(det, run_dir, resume:bool=True):
     det.train_state, det.step = restored.train_state, restored.step
     return True
 
+def training_patches(det, train):
+    "The patches of `train` the method trains on (its `train_labels`), checked: large enough for the networks, enough for a batch."
+    cfg, ds, root = det.config, select_labels(train, det.train_labels), getattr(train, 'root', None)
+    side = min(ds[0][0].shape[-2:]) if len(ds) else 0
+    need = max(MIN_PATCH_PX, getattr(det, 'min_patch_px', 0))
+    if side < need:
+        raise TrainingError(root, f"training patches are {side} px; the networks need at least {need} px "
+                            "(and SSIM an 11-px window): tile larger patches or choose a smaller size")
+    if len(ds) < cfg.batch_size * min(det.batch_chunks, 2):
+        raise TrainingError(root, f"{len(ds)} training patches; a batch needs {cfg.batch_size * min(det.batch_chunks, 2)} "
+                            f"(batch_size {cfg.batch_size}{' x 2 views' if det.batch_chunks > 1 else ''}): lower batch_size or add patches")
+    return ds
+
+def training_feed(det, ds, procs:Processes) -> DataLoaders:
+    "fastai `DataLoaders` whose epoch is one checkpoint interval of iterations from the current one: each iteration's batch (this process's share) as `data.training_loader` draws it."
+    cfg = det.config
+    dl = training_loader(ds, cfg.batch_size * det.batch_chunks, seed=cfg.seed, workers=cfg.workers, pin_memory=det.device.type == 'cuda')
+    smp = dl.batch_sampler
+    if procs.world > 1:         # this process's share of each global batch
+        smp = ShardSampler(smp, procs.rank, procs.world, det.batch_chunks)
+        dl = torch.utils.data.DataLoader(ds, batch_sampler=smp, num_workers=dl.num_workers, pin_memory=dl.pin_memory, generator=dl.generator)
+    class Feed:
+        def __len__(self): return max(1, min(cfg.checkpoint_every, cfg.iters - det.step))
+        def __iter__(self):
+            smp.start, smp.n = det.step, len(self)
+            return iter(dl)
+    return DataLoaders(Feed(), [], device=det.device)
+
 def train_model(det, train, run_dir=None, resume:bool=True, progress:bool=True, cbs=None) -> Learner:
     "Train (or resume) the `Trainable` detector `det` on `train`, alone or as one of the processes `torchrun` started; returns the fastai Learner."
-    cfg = det.config
-    cfg.validate()
+    det.config.validate()
     procs = join_processes(det.device)
-    if cfg.batch_size % procs.world:
-        raise TrainingError(run_dir, f"batch_size = {cfg.batch_size} is the global batch, the sum of the per-process batches, and cannot be "
+    if det.config.batch_size % procs.world:
+        raise TrainingError(run_dir, f"batch_size = {det.config.batch_size} is the global batch, the sum of the per-process batches, and cannot be "
                             f"shared evenly by {procs.world} processes: make it a multiple of {procs.world}")
     det.resolve_settings()
     resumed = resume_state(det, run_dir, resume) if run_dir is not None else False
     det.config = cfg = dataclasses.replace(det.config, world_size=procs.world)
     if not resumed: seed_everything(cfg.seed)
-    ds = select_labels(train, det.train_labels)
-    side = min(ds[0][0].shape[-2:]) if len(ds) else 0
-    need = max(MIN_PATCH_PX, getattr(det, 'min_patch_px', 0))
-    if side < need:
-        raise TrainingError(getattr(train, 'root', None), f"training patches are {side} px; the networks need at least {need} px "
-                            "(and SSIM an 11-px window): tile larger patches or choose a smaller size")
+    ds = training_patches(det, train)
     if not cfg.patch_px and len(ds): det.config = cfg = dataclasses.replace(cfg, patch_px=int(ds[0][0].shape[-1]))
-    n_draw = cfg.batch_size * det.batch_chunks
-    if len(ds) < cfg.batch_size * min(det.batch_chunks, 2):
-        raise TrainingError(getattr(train, 'root', None), f"{len(ds)} training patches; a batch needs {cfg.batch_size * min(det.batch_chunks, 2)} "
-                            f"(batch_size {cfg.batch_size}{' x 2 views' if det.batch_chunks > 1 else ''}): lower batch_size or add patches")
-    cuda = det.device.type == 'cuda'
-    dl = training_loader(ds, n_draw, seed=cfg.seed, workers=cfg.workers, pin_memory=cuda)
+    dls = training_feed(det, ds, procs)
     left = cfg.iters - det.step
-    if left <= 0 and not cfg.minutes:
+    if left <= 0 and not cfg.minutes:   # the budget was spent: only the method's finish and the checkpoint
         det.finish_training(ds)
         if run_dir is not None and procs.rank == 0: det.save(run_dir)
         procs.barrier()
         return None
-    smp = dl.batch_sampler
-    if procs.world > 1:         # this process's share of each global batch
-        smp = ShardSampler(smp, procs.rank, procs.world, det.batch_chunks)
-        dl = torch.utils.data.DataLoader(ds, batch_sampler=smp, num_workers=dl.num_workers, pin_memory=dl.pin_memory, generator=dl.generator)
-    class Feed:   # one fastai epoch = one checkpoint interval of iterations, starting at the current step
-        def __len__(self): return max(1, min(cfg.checkpoint_every, cfg.iters - det.step))
-        def __iter__(self):
-            smp.start, smp.n = det.step, len(self)
-            return iter(dl)
-    dls = DataLoaders(Feed(), [], device=det.device)
-    engine = EngineCallback(det, run_dir, resume, ds, procs)
-    model = nn.ModuleDict(det.networks())
-    learn = Learner(dls, model, loss_func=_noop_loss, cbs=[engine, *(cbs or [])])
-    learn.augment = Augment(flips=cfg.augment, crop=getattr(cfg, 'size', None) if det.input_policy == 'native' else None,
-                            stain=cfg.stain_jitter, brightness=cfg.brightness_jitter)
-    learn.engine = engine
-    learn.logger = noop        # the progress bar only: losses go to history.csv, not to a per-epoch table
+    run = TrainingRun(det, procs, run_dir, ds)
+    ckpt = CheckpointCallback(run)
+    learn = Learner(dls, nn.ModuleDict(det.networks()), loss_func=_noop_loss,
+                    cbs=[BudgetCallback(run), ckpt, StepCallback(run), NonFiniteCallback(run), *(cbs or [])])
+    learn.engine, learn.logger = run, noop     # the progress bar only: losses go to history.csv, not to a per-epoch table
     n_epoch = math.ceil(max(left, 1) / cfg.checkpoint_every) + cfg.nonfinite_retries if not cfg.minutes else 10**6
-    progress = progress and procs.rank == 0
     with warnings.catch_warnings():
         warnings.simplefilter('ignore', UserWarning)   # fastai: no validation set
         try:
-            with learn.no_bar(), learn.no_logging(): learn.fit(n_epoch, cbs=[TrainProgress()] if progress else [])
+            with learn.no_bar(), learn.no_logging(): learn.fit(n_epoch, cbs=[TrainProgress()] if progress and procs.rank == 0 else [])
         except HistoError as e: raise type(e)(e.path, e.problem) from None   # without fastai's note on the callback
         except KeyboardInterrupt:     # Ctrl-C (or a notebook kernel's interrupt): keep what was trained, so a rerun resumes here
-            if run_dir is not None and det.step > 0: engine.save()
+            if run_dir is not None and det.step > 0: ckpt.save()
             raise
-    det.history = engine.history
+    det.history = run.history
     det.finish_training(ds)
     if run_dir is not None and procs.rank == 0: det.save(run_dir)
     procs.barrier()            # the run folder is complete before any process goes on

@@ -117,3 +117,10 @@ def test_networks_need_no_trainer():
             "print(sorted(m for m in ('fastai', 'histo_i2i.engine') if m in sys.modules))")
     out = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True, cwd=PKG.parent, check=True).stdout.strip()
     assert out == '[]', out
+
+def test_engine_reads_in_pieces():
+    "No function or class of the training engine is longer than 80 lines (docs: nbs/10a_engine.ipynb, 'The training loop')."
+    tree = ast.parse((PKG/'engine.py').read_text())
+    long = {n.name: n.end_lineno - n.lineno + 1 for n in ast.walk(tree)
+            if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)) and n.end_lineno - n.lineno + 1 > 80}
+    assert not long, f"too long to read at once (lines): {long}"

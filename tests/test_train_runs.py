@@ -51,9 +51,9 @@ def test_other_settings_refused(data, tmp_path):
     run = tmp_path/'ae'
     base = ['train', '--method', 'ae', '--data', data, '--out', run, '--iters', '2', '--device', 'cpu', '--size', '32', '--opt', 'n_down=2']
     assert main([*base, '--width', '4', '--batch-size', '4']) == 0
-    for extra, words in ((['--width', '4', '--batch-size', '8'], 'batch_size: 4 in the run, 8 now'),
-                         (['--width', '8', '--batch-size', '4'], 'width: 4 in the run, 8 now'),
-                         (['--width', '4', '--batch-size', '4', '--opt', 'lr=0.01'], 'lr: 0.001 in the run, 0.01 now')):
+    for extra, words in ((['--width', '4', '--batch-size', '8'], 'other settings (batch_size 4 -> 8)'),
+                         (['--width', '8', '--batch-size', '4'], 'other settings (width 4 -> 8)'),
+                         (['--width', '4', '--batch-size', '4', '--opt', 'lr=0.01'], 'other settings (lr 0.001 -> 0.01)')):
         rc, _, err = run_cli(*base, *extra)
         assert rc == 2 and words in err and '--overwrite' in err and 'Traceback' not in err, err
     assert main([*base, '--width', '8', '--batch-size', '4', '--overwrite']) == 0
