@@ -22,7 +22,8 @@ LAYERS = [
     'training',
     'detector',
     'engine',
-    'translation translation_detector ae fanogan stylegan2 supervised knn ssl',   # the methods
+    'translation',
+    'methods',      # the package of methods: histo_i2i/methods/*.py, one module each, none importing another
     'metrics',
     'report',
     'heatmap',
@@ -85,7 +86,12 @@ def test_cycles_found():
     assert cycles({'a': {'b': []}, 'b': {'c': []}, 'c': {'a': []}}) == [['a', 'b', 'c', 'a']]
     assert cycles({'a': {'b': []}, 'b': {}}) == []
 
-def rank(m:str) -> int: return RANK['translation'] if m.startswith('methods.') else RANK[m]
+def rank(m:str) -> int: return RANK['methods'] if m.startswith('methods.') else RANK[m]
+
+def test_methods_import_no_method():
+    "A method module imports no other method (each method is one module)."
+    bad = [f"{m} → {n}" for m, edges in import_graph().items() for n in edges if m.startswith('methods.') and n.startswith('methods')]
+    assert bad == [], '\n'.join(bad)
 
 def test_no_circle():
     assert cycles(import_graph()) == []
@@ -109,6 +115,14 @@ def test_imports_at_the_top():
     "A module imports the package's modules at the top; a function-level import says in a comment why it is optional."
     late = [f"{m} → {n}" for m, edges in import_graph().items() for n, how in edges.items() if 'function' in how]
     assert late == [], "function-level imports not marked optional:\n" + '\n'.join(late)
+
+def test_registry_is_lazy():
+    "Importing the detector interface loads no method; the first lookup in `METHODS` finds every module of the methods package."
+    import subprocess, sys
+    code = ("import sys, pkgutil, histo_i2i.detector as d, histo_i2i.methods as p; before = sorted(m for m in sys.modules if m.startswith('histo_i2i.methods.')); "
+            "names = list(d.METHODS); print(before, sorted({d.METHODS[n].__module__ for n in names}) == sorted(f'histo_i2i.methods.{m.name}' for m in pkgutil.iter_modules(p.__path__)))")
+    out = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True, cwd=PKG.parent, check=True).stdout.strip()
+    assert out == '[] True', out
 
 def test_networks_need_no_trainer():
     "Network modules and training settings load without the engine or fastai."
