@@ -103,6 +103,7 @@ class AnomalyDetector:
     role: str = 'baseline'       # 'proposed', 'supervised', 'baseline' (unsupervised) or 'floor' (learns nothing)
     paper_step: str = ''         # the paper notebook that writes its scores_<method>.csv ('' = none)
     tiny: dict = {}              # settings of a smoke-test model that trains in seconds on 32-px patches (the tests use it)
+    paper_results: dict = {}     # score -> (AUC, AP, F1, CA) the paper's Table 1 gives for it (none for methods the paper does not run)
 
     def __init__(self, config=None, device=None, **kwargs):
         if config is None: config = self.config_class(**kwargs)

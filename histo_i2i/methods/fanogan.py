@@ -122,6 +122,7 @@ class FAnoGANDetector(Trainable, AnomalyDetector):
     "f-AnoGAN: WGAN-GP + izif encoder; scores 'original' (pixel + κ·feature MSE), 'ssim' (1 − SSIM), 'lpips'."
     score_names, config_class, input_policy = ('original', 'ssim', 'lpips'), FAnoGANConfig, 'center'
     label, score_labels, table_order, paper_step = 'f-AnoGAN', {'original': 'original'}, 3, '03_baselines'
+    paper_results = {'original': (.650, .443, .502, .637), 'ssim': (.887, .916, .886, .846), 'lpips': (.865, .902, .875, .830)}   # score -> (AUC, AP, F1, CA) in the paper's Table 1
     tiny = dict(size=32, width=4, z_dim=8, d_steps=2, batch_size=4, lpips_backbone='random')
     def __init__(self, config=None, device=None, **kw):
         super().__init__(config, device, **kw)

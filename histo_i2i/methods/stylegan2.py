@@ -236,6 +236,7 @@ class StyleGAN2Detector(Trainable, AnomalyDetector):
     "StyleGAN2 + LPIPS projection; scores 'ssim' (1 − SSIM) and 'lpips' of each patch against its projection."
     score_names, config_class, input_policy = ('ssim', 'lpips'), StyleGAN2Config, 'resize'
     label, table_order, paper_step = 'StyleGAN2', 2, '03_baselines'
+    paper_results = {'lpips': (.908, .940, .872, .836), 'ssim': (.580, .711, .674, .588)}   # score -> (AUC, AP, F1, CA) in the paper's Table 1
     tiny = dict(size=32, width=4, z_dim=8, w_dim=8, n_mlp=1, batch_size=4, projection_steps=4, w_avg_samples=50, lpips_backbone='random')
     def __init__(self, config=None, device=None, **kw):
         super().__init__(config, device, **kw)

@@ -78,6 +78,7 @@ class SupervisedDetector(Trainable, AnomalyDetector):
     "DenseNet-121 (or a small CNN) trained on both classes; score 'p_cancer' = P(cancerous | patch)."
     score_names, config_class, train_labels = ('p_cancer',), SupervisedConfig, (0, 1)
     label, score_labels, table_order, role, paper_step = 'Supervised', {'p_cancer': ''}, 0, 'supervised', '03_baselines'
+    paper_results = {'p_cancer': (.954, .974, .925, .901)}   # score -> (AUC, AP, F1, CA) in the paper's Table 1
     tiny = dict(arch='small_cnn', width=4, batch_size=4)
     def __init__(self, config=None, device=None, **kw):
         super().__init__(config, device, **kw)

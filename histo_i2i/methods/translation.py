@@ -33,6 +33,7 @@ class TranslationDetector(Trainable, AnomalyDetector):
     ssl_score_names = ('ssl', 'ssl_own', 'ssl_random')   # added when the model has a self-supervised backbone (`ssl_model`)
     config_class = TranslationConfig
     label, table_order, role, paper_step = 'Proposed', 1, 'proposed', '02_translation'
+    paper_results = {'ssim': (.947, .976, .920, .895), 'lpips': (.900, .914, .886, .847)}   # score -> (AUC, AP, F1, CA) in the paper's Table 1
     score_labels = dict(ssim_own='SSIM, own style', ssim_random='SSIM, random styles', ssim_exemplar_min='SSIM, closest exemplar',
                         ssim_exemplar_mean='SSIM, mean over exemplars', ssl='SSL distance (self-supervised backbone)',
                         ssl_own='SSL distance, own style (self-supervised backbone)', ssl_random='SSL distance, random styles (self-supervised backbone)')
