@@ -116,18 +116,20 @@ def test_imports_at_the_top():
     late = [f"{m} → {n}" for m, edges in import_graph().items() for n, how in edges.items() if 'function' in how]
     assert late == [], "function-level imports not marked optional:\n" + '\n'.join(late)
 
+def fresh_python(code:str) -> str:
+    "What `code` prints in a new interpreter (so that nothing imported here counts)."
+    import subprocess, sys
+    return subprocess.run([sys.executable, '-c', code], capture_output=True, text=True, cwd=PKG.parent, check=True).stdout.strip()
+
 def test_registry_is_lazy():
     "Importing the detector interface loads no method; the first lookup in `METHODS` finds every module of the methods package."
-    import subprocess, sys
-    code = ("import sys, pkgutil, histo_i2i.detector as d, histo_i2i.methods as p; before = sorted(m for m in sys.modules if m.startswith('histo_i2i.methods.')); "
-            "names = list(d.METHODS); print(before, sorted({d.METHODS[n].__module__ for n in names}) == sorted(f'histo_i2i.methods.{m.name}' for m in pkgutil.iter_modules(p.__path__)))")
-    out = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True, cwd=PKG.parent, check=True).stdout.strip()
+    out = fresh_python("import sys, pkgutil, histo_i2i.detector as d, histo_i2i.methods as p; "
+                       "before = sorted(m for m in sys.modules if m.startswith('histo_i2i.methods.')); names = list(d.METHODS); "
+                       "print(before, sorted({d.METHODS[n].__module__ for n in names}) == sorted(f'histo_i2i.methods.{m.name}' for m in pkgutil.iter_modules(p.__path__)))")
     assert out == '[] True', out
 
 def test_networks_need_no_trainer():
     "Network modules and training settings load without the engine or fastai."
-    import subprocess, sys
-    code = ("import sys, histo_i2i.translation, histo_i2i.training; "
-            "print(sorted(m for m in ('fastai', 'histo_i2i.engine') if m in sys.modules))")
-    out = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True, cwd=PKG.parent, check=True).stdout.strip()
+    out = fresh_python("import sys, histo_i2i.translation, histo_i2i.training; "
+                       "print(sorted(m for m in ('fastai', 'histo_i2i.engine') if m in sys.modules))")
     assert out == '[]', out
