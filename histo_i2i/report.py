@@ -276,7 +276,7 @@ def show_rows(rows, titles, title=None):
 RESULT_COLUMNS = ('method', 'score', 'auc')
 
 def method_role(method:str) -> str:
-    "'proposed' (translation), 'supervised', 'floor' (learns nothing) or 'baseline' (an unsupervised method), as the method declares it."
+    "'proposed' (the paper's method), 'supervised', 'floor' (learns nothing) or 'baseline' (an unsupervised method), as the method declares it."
     return method_info(method)['role']
 
 def read_results(path) -> pd.DataFrame:
