@@ -40,7 +40,7 @@ def detector(size, width, n_res, device, compile=False):
     "An untrained translation detector of the recipe, with exemplar styles, ready to score `size`-px patches."
     import torch
     from histo_i2i.translation import TranslationConfig
-    from histo_i2i.translation_detector import TranslationDetector
+    from histo_i2i.methods.translation import TranslationDetector
     from histo_i2i.engine import compile_networks
     with warnings.catch_warnings():
         warnings.simplefilter('ignore')            # LPIPS without ImageNet weights: the labelled random backbone

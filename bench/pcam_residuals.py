@@ -21,7 +21,8 @@ from skimage.transform import rescale
 from sklearn.metrics import roc_auc_score
 from histo_i2i.core import shared_data, skip_reason, atomic_write_text
 from histo_i2i.data import pcam_folder, iter_batches, to_image
-from histo_i2i.detector import load_detector, BlurDetector
+from histo_i2i.detector import load_detector
+from histo_i2i.methods.floors import BlurDetector
 
 def _unit(t) -> np.ndarray:
     "[-1, 1] tensors N×3×H×W -> float64 N×H×W×3 on [0, 1], as the patches are stored (8 bits)."

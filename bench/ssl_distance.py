@@ -14,9 +14,10 @@ from pathlib import Path
 import numpy as np, pandas as pd, torch
 from histo_i2i.core import shared_data, skip_reason, atomic_write_text
 from histo_i2i.data import pcam_folder, iter_batches
-from histo_i2i.detector import load_detector, score_dataset, BlurDetector
+from histo_i2i.detector import load_detector, score_dataset
+from histo_i2i.methods.floors import BlurDetector
 from histo_i2i.similarity import reconstruction_scores
-from histo_i2i.ssl import SSLDetector
+from histo_i2i.methods.ssl import SSLDetector
 from histo_i2i.features import load_ssl_backbone, ssl_distance
 from histo_i2i.metrics import detection_metrics
 from histo_i2i.report import row_label

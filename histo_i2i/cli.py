@@ -103,7 +103,7 @@ def build_parser() -> argparse.ArgumentParser:
     tr = sub.add_parser('train', help='train a detector on healthy patches (both classes for supervised); resumes a run folder')
     tr.add_argument('--data', required=True, help='PCam-layout folder, PCam HDF5 folder, or manifest (.parquet)')
     tr.add_argument('--out', required=True, help='run folder (checkpoint.pt, history.csv); an existing run with the same settings resumes')
-    tr.add_argument('--method', default='translation', help=_Later(lambda: f"one of {', '.join(_methods())} (default: translation, the proposed method)"))
+    tr.add_argument('--method', default=None, help=_Later(lambda: f"one of {', '.join(_methods())} (default: {_methods().proposed}, the proposed method)"))
     tr.add_argument('--minutes', type=number_arg('--minutes (training time budget)', **POSITIVE), default=None,
                     help='wall-clock training budget; alone, it trains until the time is spent')
     tr.add_argument('--iters', type=number_arg('--iters (training iterations)', **POSITIVE_INT), default=None, help='iteration cap')
@@ -204,7 +204,7 @@ def _check_out_file(out, what='--out') -> Path:
 def cmd_train(args) -> int:
     from histo_i2i.data import patch_dataset   # optional: loaded by the command that needs it (slide commands never load torch)
     from histo_i2i.engine import Trainable   # optional: loaded by the command that needs it (slide commands never load torch)
-    cls = _methods()[args.method]
+    cls = _methods()[args.method or _methods().proposed]
     kw = detector_kwargs(cls, args, args.opt)
     if 'minutes' in kw and 'iters' not in kw and 'iters' in {f.name for f in dataclasses.fields(cls.config_class)}:
         kw['iters'] = 10**9        # the time budget alone decides
@@ -212,7 +212,7 @@ def cmd_train(args) -> int:
     if out.exists() and not out.is_dir(): raise HistoError(out, "--out is a file; give a folder for the run")
     det = cls(device=args.device, **kw)
     train = patch_dataset(args.data, split='train', labels=det.train_labels, limit=args.limit)
-    print(f"training {args.method} on {len(train)} patches from {args.data} -> {out}")
+    print(f"training {cls.method} on {len(train)} patches from {args.data} -> {out}")
     t0 = time.time()
     if isinstance(det, Trainable): det.fit(train, run_dir=out, resume=not args.overwrite)
     else: det.fit(train); det.save(out)

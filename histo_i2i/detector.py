@@ -4,7 +4,7 @@
 
 # %% ../nbs/10_detector.ipynb #8d60af64
 from __future__ import annotations
-import contextlib, dataclasses, functools, importlib, math
+import contextlib, dataclasses, functools, importlib, math, pkgutil
 from collections.abc import Mapping
 from pathlib import Path
 import numpy as np
@@ -13,12 +13,11 @@ import torch
 from .core import HistoError, atomic_path, default_device, progress as progress_over
 from .data import fit_input, iter_batches, dataset_labels
 from .checkpoint import CHECKPOINT_NAME, save_checkpoint, load_checkpoint
-from .similarity import available_lpips_backbone, lpips_model, reconstruction_scores, reconstruction_maps
+from .similarity import available_lpips_backbone, lpips_model
 
 # %% auto #0
-__all__ = ['METHOD_MODULES', 'METHODS', 'SCORE_LOAD_PIXELS', 'bf16_supported', 'autocast_context', 'to_memory_format',
-           'MethodRegistry', 'register_method', 'DetectorConfig', 'AnomalyDetector', 'load_detector', 'ColourConfig',
-           'ColourDetector', 'BlurConfig', 'BlurDetector', 'score_dataset']
+__all__ = ['METHODS', 'SCORE_LOAD_PIXELS', 'bf16_supported', 'autocast_context', 'to_memory_format', 'MethodRegistry',
+           'register_method', 'DetectorConfig', 'AnomalyDetector', 'load_detector', 'score_dataset']
 
 # %% ../nbs/10_detector.ipynb #fc4cf158
 @functools.lru_cache(maxsize=None)
@@ -44,21 +43,35 @@ def to_memory_format(x, channels_last:bool=True):
     return x.contiguous(memory_format=torch.channels_last) if channels_last and torch.is_tensor(x) and x.ndim == 4 else x
 
 # %% ../nbs/10_detector.ipynb #875f993f
-METHOD_MODULES = {'colour': 'histo_i2i.detector', 'blur': 'histo_i2i.detector', 'ae': 'histo_i2i.ae', 'translation': 'histo_i2i.translation_detector',
-                  'fanogan': 'histo_i2i.fanogan', 'stylegan2': 'histo_i2i.stylegan2', 'supervised': 'histo_i2i.supervised',
-                  'ssl': 'histo_i2i.ssl', 'knn': 'histo_i2i.knn', 'knn_floor': 'histo_i2i.knn'}
-
 class MethodRegistry(Mapping):
-    "Method name -> detector class; a method's module is imported the first time the method is asked for."
-    def __init__(self): self._classes = {}
+    "Method name -> detector class. The modules of `package` are its methods: the first lookup imports them all, and a class a module marks with `register_method` is found there (so importing this module loads no method)."
+    def __init__(self, package:str='histo_i2i.methods'): self.package, self._classes, self._found = package, {}, False
     def register(self, name:str, cls:type): self._classes[name] = cls
+
+    def discover(self):
+        "Import every module of the methods package once and take in the methods it defines."
+        if self._found: return self
+        pkg = importlib.import_module(self.package)
+        for info in pkgutil.iter_modules(pkg.__path__):
+            mod = importlib.import_module(f'{self.package}.{info.name}')
+            for obj in vars(mod).values():
+                if isinstance(obj, type) and obj.__module__ == mod.__name__ and 'method' in vars(obj) and hasattr(obj, 'score_batch'):   # a detector `register_method` named
+                    self._classes.setdefault(obj.method, obj)
+        self._found = True
+        return self
+
     def __getitem__(self, name):
-        if name not in self._classes and name in METHOD_MODULES: importlib.import_module(METHOD_MODULES[name])
+        if name not in self._classes: self.discover()
         if name not in self._classes: raise HistoError(None, f"unknown method {name!r}; available: {', '.join(self)}")
         return self._classes[name]
-    def __contains__(self, name): return name in METHOD_MODULES or name in self._classes
-    def __iter__(self): return iter(dict.fromkeys([*METHOD_MODULES, *self._classes]))
-    def __len__(self): return len(list(iter(self)))
+    def __contains__(self, name): return name in self._classes or name in self.discover()._classes
+    def __iter__(self): return iter(sorted(self.discover()._classes, key=lambda m: (self._classes[m].table_order, m)))
+    def __len__(self): return len(self.discover()._classes)
+
+    @property
+    def proposed(self) -> str:
+        "The name of the paper's method (the one whose `role` is 'proposed'): what commands train and score when no method is named."
+        return next(m for m in self if self[m].role == 'proposed')
 
 METHODS = MethodRegistry()
 
@@ -90,6 +103,7 @@ class AnomalyDetector:
     role: str = 'baseline'       # 'proposed', 'supervised', 'baseline' (unsupervised) or 'floor' (learns nothing)
     paper_step: str = ''         # the paper notebook that writes its scores_<method>.csv ('' = none)
     tiny: dict = {}              # settings of a smoke-test model that trains in seconds on 32-px patches (the tests use it)
+    paper_results: dict = {}     # score -> (AUC, AP, F1, CA) the paper's Table 1 gives for it (none for methods the paper does not run)
 
     def __init__(self, config=None, device=None, **kwargs):
         if config is None: config = self.config_class(**kwargs)
@@ -219,83 +233,6 @@ def load_detector(run_dir, device=None) -> AnomalyDetector:
     if m not in METHODS:
         raise HistoError(run_dir, f"checkpoint method {m!r} is not a known method ({', '.join(METHODS)})")
     return METHODS[m].from_checkpoint(ck, device=device, path=run_dir)
-
-# %% ../nbs/10_detector.ipynb #1753bf45
-@dataclasses.dataclass
-class ColourConfig:
-    features: str = 'mean'      # 'mean' (mean RGB) or 'mean_std' (mean and standard deviation of RGB)
-    shrinkage: float = 1e-3     # added to the covariance diagonal (relative to its mean variance)
-    batch_size: int = 64
-
-@register_method('colour')
-class ColourDetector(AnomalyDetector):
-    "Mahalanobis distance of a patch's mean colour to healthy patches' (a sanity floor)."
-    score_names = ('colour',)
-    label, score_labels, table_order, role = 'Colour floor', {'colour': ''}, 7, 'floor'
-    config_class = ColourConfig
-
-    def __init__(self, config=None, device=None, **kwargs):
-        super().__init__(config, device, **kwargs)
-        if self.config.features not in ('mean', 'mean_std'): raise HistoError(None, f"unknown colour features {self.config.features!r}")
-        self.mean = self.precision = self.pixel_mean = None
-
-    def features(self, x):
-        x = x.float()
-        f = [x.mean(dim=(2, 3))]
-        if self.config.features == 'mean_std': f.append(x.std(dim=(2, 3)))
-        return torch.cat(f, dim=1).double()
-
-    def fit(self, train, valid=None, **kwargs):
-        with torch.no_grad():
-            f = torch.cat([self.features(b.to(self.device)).cpu() for b, _ in iter_batches(train, self.config.batch_size)])
-        if len(f) < 2: raise HistoError(None, "colour detector needs at least 2 training patches")
-        self.mean = f.mean(0)
-        cov = torch.cov(f.T).reshape(f.shape[1], f.shape[1])
-        cov = cov + torch.eye(len(cov), dtype=cov.dtype) * self.config.shrinkage * max(cov.diagonal().mean().item(), 1e-12)
-        self.precision = torch.linalg.inv(cov)
-        self.pixel_mean = self.mean[:3].float()
-        self.step = len(f)
-        return self
-
-    def _check(self):
-        if self.mean is None: raise HistoError(None, "colour detector is not fitted; call fit() or load() first")
-
-    def score_batch(self, x):
-        self._check()
-        d = self.features(x).cpu() - self.mean
-        return {'colour': torch.einsum('ni,ij,nj->n', d, self.precision, d).clamp_min(0).sqrt().float()}
-
-    def score_map_batch(self, x):
-        self._check()
-        return {'colour': (x.float().cpu() - self.pixel_mean.view(1, 3, 1, 1)).norm(dim=1)}
-
-    def state_dict(self):
-        self._check()
-        return {'mean': self.mean, 'precision': self.precision}
-
-    def load_state_dict(self, state):
-        self.mean, self.precision = state['mean'].double(), state['precision'].double()
-        self.pixel_mean = self.mean[:3].float()
-
-# %% ../nbs/10_detector.ipynb #9f525668
-@dataclasses.dataclass
-class BlurConfig:
-    sigma: float = 1.0           # Gaussian blur standard deviation, pixels
-
-@register_method('blur')
-class BlurDetector(AnomalyDetector):
-    "1 − SSIM between a patch and its Gaussian blur (a floor that learns nothing)."
-    score_names, config_class = ('ssim',), BlurConfig
-    label, table_order, role = 'Blur floor', 9, 'floor'
-    def fit(self, train=None, **kwargs): return self
-    def blurred(self, x):
-        from torchvision.transforms.functional import gaussian_blur
-        k = 2 * math.ceil(3 * self.config.sigma) + 1
-        return gaussian_blur(x, [k, k], [self.config.sigma] * 2)
-    def score_batch(self, x):
-        return reconstruction_scores(x, self.blurred(x))
-    def score_map_batch(self, x):
-        return reconstruction_maps(x, self.blurred(x))
 
 # %% ../nbs/10_detector.ipynb #215c62d7
 def score_dataset(detector:AnomalyDetector, ds, bs:int=64, progress:bool=True) -> pd.DataFrame:

@@ -13,23 +13,16 @@ from .detector import score_dataset, METHODS
 from .data import to_image
 
 # %% auto #0
-__all__ = ['PAPER_TABLE1', 'SCORE_LABELS', 'BENCH_METHODS', 'CONTAMINATION_RUN_KEYS', 'RESULT_COLUMNS', 'HEADLINE_SETS',
-           'NOT_MEASURED', 'method_info', 'score_label', 'row_label', 'sidecar_path', 'write_scores',
+__all__ = ['SCORE_LABELS', 'BENCH_METHODS', 'CONTAMINATION_RUN_KEYS', 'RESULT_COLUMNS', 'HEADLINE_SETS', 'NOT_MEASURED',
+           'paper_table1', 'method_info', 'score_label', 'row_label', 'sidecar_path', 'write_scores',
            'method_from_path', 'read_scores', 'score_to_file', 'gather_scores', 'table1', 'table1_markdown',
            'write_table1', 'figure3', 'save_figure', 'roc_pr_curves', 'contamination_table', 'contamination_figure',
            'show_rows', 'method_role', 'read_results', 'headline_table', 'markdown_table', 'headline_verdict']
 
 # %% ../nbs/18_report.ipynb #a7b2dea4
-PAPER_TABLE1 = pd.DataFrame([
-    ('supervised',  'p_cancer', .954, .974, .925, .901),
-    ('translation', 'ssim',     .947, .976, .920, .895),
-    ('translation', 'lpips',    .900, .914, .886, .847),
-    ('stylegan2',   'lpips',    .908, .940, .872, .836),
-    ('stylegan2',   'ssim',     .580, .711, .674, .588),
-    ('fanogan',     'original', .650, .443, .502, .637),
-    ('fanogan',     'ssim',     .887, .916, .886, .846),
-    ('fanogan',     'lpips',    .865, .902, .875, .830),
-], columns=['method', 'score', 'auc', 'ap', 'f1', 'ca'])
+def paper_table1() -> pd.DataFrame:
+    "The paper's Table 1: one row per (method, score) with its AUC, AP, F1 and CA, as each method records them (`paper_results`), in the paper's order."
+    return pd.DataFrame([(m, s, *v) for m in METHODS for s, v in METHODS[m].paper_results.items()], columns=['method', 'score', *METRIC_NAMES])
 
 SCORE_LABELS = dict(ssim='SSIM', lpips='LPIPS', mse='MSE', original='original')   # scores many methods share; a method labels its own (`score_labels`)
 BENCH_METHODS = {'saturation': dict(label='Colour floor: mean saturation', table_order=8, role='floor', score_labels={'saturation': ''})}   # rows bench/ scripts write, not methods of the package
@@ -62,7 +55,7 @@ def row_label(method:str, score:str, meta:dict|None=None) -> str:
 
 def _row_key(method, score):
     "Sort key: the paper's rows first in its order, then other scores of known methods, then other methods."
-    paper = list(zip(PAPER_TABLE1.method, PAPER_TABLE1.score))
+    paper = list(zip(*paper_table1()[['method', 'score']].values.T))
     if (method, score) in paper: return (0, paper.index((method, score)), '')
     return (1 + method_info(method)['table_order'], 0, f"{method}/{score}")
 
@@ -144,7 +137,7 @@ def gather_scores(source) -> dict:
 def table1(scores, n_boot:int=1000, seed:int=0) -> pd.DataFrame:
     "Table 1 as a DataFrame (rows in the paper's order) from score files, a folder of them, or a dict of scores."
     rows = []
-    paper = PAPER_TABLE1.set_index(['method', 'score'])
+    paper = paper_table1().set_index(['method', 'score'])
     for (method, score), df in gather_scores(scores).items():
         meta = df.attrs
         r = detection_metrics(df['label'].values, df['score'].values, n_boot=n_boot, seed=seed,
@@ -283,7 +276,7 @@ def show_rows(rows, titles, title=None):
 RESULT_COLUMNS = ('method', 'score', 'auc')
 
 def method_role(method:str) -> str:
-    "'proposed' (translation), 'supervised', 'floor' (learns nothing) or 'baseline' (an unsupervised method), as the method declares it."
+    "'proposed' (the paper's method), 'supervised', 'floor' (learns nothing) or 'baseline' (an unsupervised method), as the method declares it."
     return method_info(method)['role']
 
 def read_results(path) -> pd.DataFrame:

@@ -2,9 +2,9 @@
 import numpy as np, pytest, torch
 from histo_i2i.detector import METHODS, load_detector, score_dataset
 from histo_i2i.synth import toy_tissue
-from histo_i2i.fanogan import FAnoGANDetector
-from histo_i2i.stylegan2 import StyleGAN2Detector
-from histo_i2i.supervised import SupervisedDetector
+from histo_i2i.methods.fanogan import FAnoGANDetector
+from histo_i2i.methods.stylegan2 import StyleGAN2Detector
+from histo_i2i.methods.supervised import SupervisedDetector
 
 class LabelledPatches(torch.utils.data.Dataset):
     "Toy tissue (label 0) and noisy toy tissue (label 1)."

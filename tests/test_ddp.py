@@ -18,7 +18,7 @@ SCRIPT = textwrap.dedent('''
     import torch
     from fastai.callback.core import Callback
     from histo_i2i.cli import main
-    from histo_i2i.ae import AEDetector
+    from histo_i2i.methods.ae import AEDetector
     from histo_i2i.data import patch_dataset
     data, out, batch, iters = Path(sys.argv[1]), Path(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
     rank = int(os.environ['RANK'])

@@ -8,7 +8,7 @@ from histo_i2i.detector import bf16_supported
 from histo_i2i.engine import read_history
 from histo_i2i.synth import toy_tissue
 from histo_i2i.translation import TranslationConfig
-from histo_i2i.translation_detector import TranslationDetector
+from histo_i2i.methods.translation import TranslationDetector
 
 TINY = dict(size=32, width=8, n_res=1, mlp_dim=16, style_dim=4, d_width=8, d_scales=2, batch_size=2, n_exemplars=2,
             n_styles=1, lpips_backbone='random', checkpoint_every=2)

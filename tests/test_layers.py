@@ -22,7 +22,8 @@ LAYERS = [
     'training',
     'detector',
     'engine',
-    'translation translation_detector ae fanogan stylegan2 supervised knn ssl',   # the methods
+    'translation',
+    'methods',      # the package of methods: histo_i2i/methods/*.py, one module each, none importing another
     'metrics',
     'report',
     'heatmap',
@@ -85,7 +86,12 @@ def test_cycles_found():
     assert cycles({'a': {'b': []}, 'b': {'c': []}, 'c': {'a': []}}) == [['a', 'b', 'c', 'a']]
     assert cycles({'a': {'b': []}, 'b': {}}) == []
 
-def rank(m:str) -> int: return RANK['translation'] if m.startswith('methods.') else RANK[m]
+def rank(m:str) -> int: return RANK['methods'] if m.startswith('methods.') else RANK[m]
+
+def test_methods_import_no_method():
+    "A method module imports no other method (each method is one module)."
+    bad = [f"{m} → {n}" for m, edges in import_graph().items() for n in edges if m.startswith('methods.') and n.startswith('methods')]
+    assert bad == [], '\n'.join(bad)
 
 def test_no_circle():
     assert cycles(import_graph()) == []
@@ -110,12 +116,22 @@ def test_imports_at_the_top():
     late = [f"{m} → {n}" for m, edges in import_graph().items() for n, how in edges.items() if 'function' in how]
     assert late == [], "function-level imports not marked optional:\n" + '\n'.join(late)
 
+def fresh_python(code:str) -> str:
+    "What `code` prints in a new interpreter (so that nothing imported here counts)."
+    import subprocess, sys
+    return subprocess.run([sys.executable, '-c', code], capture_output=True, text=True, cwd=PKG.parent, check=True).stdout.strip()
+
+def test_registry_is_lazy():
+    "Importing the detector interface loads no method; the first lookup in `METHODS` finds every module of the methods package."
+    out = fresh_python("import sys, pkgutil, histo_i2i.detector as d, histo_i2i.methods as p; "
+                       "before = sorted(m for m in sys.modules if m.startswith('histo_i2i.methods.')); names = list(d.METHODS); "
+                       "print(before, sorted({d.METHODS[n].__module__ for n in names}) == sorted(f'histo_i2i.methods.{m.name}' for m in pkgutil.iter_modules(p.__path__)))")
+    assert out == '[] True', out
+
 def test_networks_need_no_trainer():
     "Network modules and training settings load without the engine or fastai."
-    import subprocess, sys
-    code = ("import sys, histo_i2i.translation, histo_i2i.training; "
-            "print(sorted(m for m in ('fastai', 'histo_i2i.engine') if m in sys.modules))")
-    out = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True, cwd=PKG.parent, check=True).stdout.strip()
+    out = fresh_python("import sys, histo_i2i.translation, histo_i2i.training; "
+                       "print(sorted(m for m in ('fastai', 'histo_i2i.engine') if m in sys.modules))")
     assert out == '[]', out
 
 def test_engine_reads_in_pieces():

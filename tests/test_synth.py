@@ -45,7 +45,7 @@ def test_demo_dataset_cues(tmp_path):
     import torch
     from histo_i2i.batch import make_demo_dataset
     from histo_i2i.data import patch_dataset, load_batch, to_image
-    from histo_i2i.detector import ColourDetector
+    from histo_i2i.methods.floors import ColourDetector
     from histo_i2i.similarity import ssim
     root = make_demo_dataset(tmp_path/'demo', n_slides=4, slide_px=2048, patch_px=32, seed=0, max_per_class=400, progress=False)
     every = patch_dataset(root, 'valid', labels=(0, 1))

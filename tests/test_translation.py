@@ -4,7 +4,7 @@ from histo_i2i.batch import make_demo_dataset
 from histo_i2i.data import pcam_folder
 from histo_i2i.detector import load_detector, score_dataset
 from histo_i2i.translation import TranslationConfig
-from histo_i2i.translation_detector import TranslationDetector
+from histo_i2i.methods.translation import TranslationDetector
 
 TINY = dict(size=32, width=8, n_res=1, mlp_dim=16, style_dim=4, d_width=8, d_scales=1, batch_size=4, lr=2e-3,
             checkpoint_every=10, n_exemplars=4, n_styles=2, lpips_backbone='random')
