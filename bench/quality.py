@@ -27,12 +27,13 @@ import numpy as np, pandas as pd, torch
 from histo_i2i.core import shared_data, skip_reason, atomic_path, atomic_write_text, HistoError, split_assignment, parse_overrides
 from histo_i2i.data import pcam_folder, balanced_subset
 from histo_i2i.detector import METHODS, score_dataset
+from histo_i2i.engine import Trainable
 from histo_i2i.metrics import detection_metrics
 from histo_i2i.report import write_scores, row_label
 from histo_i2i.reproduce import load_profile, expand_placeholders
 
-TRAINED = ('ssl', 'translation', 'ae', 'fanogan', 'stylegan2', 'supervised')
-FLOORS = ('saturation', 'colour', 'blur', 'knn_floor')
+TRAINED = tuple(m for m in METHODS if issubclass(METHODS[m], Trainable))       # the registry's methods that train
+FLOORS = ('saturation', *(m for m in METHODS if METHODS[m].role == 'floor'))    # mean saturation is a score of this benchmark, not a method
 SUBSET = dict(stylegan2=200)     # projection is slow: StyleGAN2 scores a balanced subset of this many patches
 
 def mean_saturation(ds, bs=256) -> np.ndarray:
@@ -119,7 +120,7 @@ def main(argv=None, default_data:str|None=None, default_out:str='runs/bench/qual
     p.add_argument('--profile', default='pcam', help='reproduction profile whose method settings are used (data/profiles/NAME.json; default: pcam)')
     p.add_argument('--data', default=default_data, help="PCam-layout folder (default: the profile's data)")
     p.add_argument('--split', default='valid', help='split that is scored (default: valid)')
-    p.add_argument('--methods', default=default_methods, help='comma-separated, from: ' + ', '.join(FLOORS + TRAINED + ('knn',)) +
+    p.add_argument('--methods', default=default_methods, help='comma-separated, from: ' + ', '.join(('saturation', *METHODS)) +
                    ' (the floors are always added)')
     p.add_argument('--minutes', type=float, default=default_minutes, help="training budget of every trained method (default: the profile's)")
     p.add_argument('--iters', type=int, default=None, help='iteration cap of every trained method (quick checks)')
@@ -145,7 +146,7 @@ def main(argv=None, default_data:str|None=None, default_out:str='runs/bench/qual
     sets, methods = parse_sets(a.sets), [m.strip() for m in a.methods.split(',') if m.strip()]
     methods = [m for m in FLOORS if m not in methods] + methods
     for m in methods:
-        if m != 'saturation' and m not in METHODS: raise SystemExit(f"unknown method {m!r}; available: {', '.join(FLOORS + TRAINED + ('knn',))}")
+        if m != 'saturation' and m not in METHODS: raise SystemExit(f"unknown method {m!r}; available: {', '.join(('saturation', *METHODS))}")
     if 'ssl' in methods and 'translation' in methods:     # the translation model is given the backbone trained here
         methods.remove('ssl'); methods.insert(methods.index('translation'), 'ssl')
         sets.setdefault('translation', {}).setdefault('ssl_model', str(out/'ssl'))
