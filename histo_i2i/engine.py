@@ -530,7 +530,8 @@ def train_model(det, train, run_dir=None, resume:bool=True, progress:bool=True, 
     if not cfg.patch_px and len(ds): det.config = cfg = dataclasses.replace(cfg, patch_px=int(ds[0][0].shape[-1]))
     dls = training_feed(det, ds, procs)
     left = cfg.iters - det.step
-    if left <= 0 and not cfg.minutes:   # the budget was spent: only the method's finish and the checkpoint
+    spent_minutes = float((det.train_state or {}).get('seconds', 0.)) / 60      # training time of the run's earlier sessions
+    if left <= 0 or (cfg.minutes and spent_minutes >= cfg.minutes):   # the budget was spent: only the method's finish and the checkpoint
         det.finish_training(ds)
         if run_dir is not None and procs.rank == 0: det.save(run_dir)
         procs.barrier()

@@ -47,6 +47,18 @@ def test_train_resumes(method, data, tmp_path, capsys):
     assert main(['score', '--model', run, '--data', data, '--out', tmp_path/'scores.csv']) == 0
     assert np.isfinite(pd.read_csv(tmp_path/'scores.csv').filter(like='score_').values).all()
 
+def test_spent_minutes_train_nothing(data, tmp_path):
+    "A run resumed with a minute budget its earlier sessions already spent trains no further iteration (as with iterations)."
+    torch.set_num_threads(1)
+    run = tmp_path/'ae'
+    args = ['train', '--method', 'ae', '--data', data, '--out', run, '--device', 'cpu', *TINY['ae'], '--minutes', '0.01']
+    assert main(args) == 0
+    step = torch.load(run/'checkpoint.pt', weights_only=True)['step']
+    assert step >= 1
+    assert main(args) == 0
+    assert torch.load(run/'checkpoint.pt', weights_only=True)['step'] == step
+    assert main([*args[:-1], '0.05']) == 0 and torch.load(run/'checkpoint.pt', weights_only=True)['step'] > step   # a larger budget extends it
+
 def test_other_settings_refused(data, tmp_path):
     run = tmp_path/'ae'
     base = ['train', '--method', 'ae', '--data', data, '--out', run, '--iters', '2', '--device', 'cpu', '--size', '32', '--opt', 'n_down=2']
